@@ -1,0 +1,124 @@
+"""Baselines: the base model's score per ability, stored as plain JSON files in the user's repo.
+
+``<folder>/<model>/<ability>.json`` holds the score, the per-example outcomes, the task version, the
+fingerprints of the task (data and prompt) and of the model's weights, and library versions.  Files are
+written atomically (a temporary file renamed over the old one), so a crash never leaves half a baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+
+
+class BaselineError(ValueError):
+    """A baseline file is unreadable or malformed; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    ability: str
+    metric: str
+    score: float
+    n: int
+    outcomes: Mapping[str, float]
+    task_version: int
+    task_fingerprint: str
+    model: str
+    model_fingerprint: str
+    versions: Mapping[str, str] = field(default_factory=dict)
+    format: int = FORMAT
+
+    def to_json(self) -> str:
+        record = asdict(self)
+        record["outcomes"] = dict(sorted(self.outcomes.items(), key=lambda item: _natural(item[0])))
+        return json.dumps(record, indent=2, sort_keys=False) + "\n"
+
+
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "ability": str,
+    "metric": str,
+    "score": (int, float),
+    "n": int,
+    "outcomes": dict,
+    "task_version": int,
+    "task_fingerprint": str,
+    "model": str,
+    "model_fingerprint": str,
+}
+
+
+def _natural(key: str) -> tuple[int, Any]:
+    return (0, int(key)) if key.isdigit() else (1, key)
+
+
+def staleness(baseline: Baseline, *, task_version: int, task_fingerprint: str, model_fingerprint: str) -> str | None:
+    """Why ``baseline`` no longer describes the current task and base model, or None if it does."""
+    if baseline.task_version != task_version:
+        return f"it was recorded for task version {baseline.task_version}, the task is now version {task_version}"
+    if baseline.task_fingerprint != task_fingerprint:
+        return (
+            f"the task's data or prompt changed since it was recorded "
+            f"(fingerprint {baseline.task_fingerprint} there, {task_fingerprint} now)"
+        )
+    if baseline.model_fingerprint != model_fingerprint:
+        return (
+            f"it was recorded on other base weights "
+            f"(model fingerprint {baseline.model_fingerprint} there, {model_fingerprint} now)"
+        )
+    return None
+
+
+class BaselineStore:
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def path(self, model: str, ability: str) -> Path:
+        return self.folder / model / f"{ability}.json"
+
+    def read(self, model: str, ability: str) -> Baseline | None:
+        """The stored baseline, None when there is none; BaselineError when the file is malformed."""
+        path = self.path(model, ability)
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise BaselineError(f"baseline {path} is not valid JSON ({error}); re-record it with --editguard-update-baselines") from None
+        return _validated(path, record)
+
+    def write(self, baseline: Baseline) -> Path:
+        path = self.path(baseline.model, baseline.ability)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(baseline.to_json())
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(staging, path)
+        except BaseException:
+            Path(staging).unlink(missing_ok=True)
+            raise
+        return path
+
+
+def _validated(path: Path, record: Any) -> Baseline:
+    if not isinstance(record, dict):
+        raise BaselineError(f"baseline {path} must hold a JSON object; re-record it with --editguard-update-baselines")
+    for name, kind in _FIELDS.items():
+        if not isinstance(record.get(name), kind) or isinstance(record.get(name), bool):
+            raise BaselineError(
+                f"baseline {path}: field {name!r} is missing or has the wrong type; re-record it with --editguard-update-baselines"
+            )
+    if record.get("format", FORMAT) != FORMAT:
+        raise BaselineError(f"baseline {path}: format {record['format']} is not supported by this editguard (expects {FORMAT})")
+    known = {name: record[name] for name in Baseline.__dataclass_fields__ if name in record}
+    return Baseline(**known)

@@ -1,0 +1,110 @@
+"""Weight deltas: an edit as ``{parameter name: new - old}``, applied in place and reverted exactly.
+
+Every way of getting an edited model (an editor run, an edited checkpoint, a delta file) ends as a
+``WeightDelta`` over the base, so only one model is ever held in memory.  Reverting restores a saved
+copy of the touched tensors, so the base comes back bit for bit (``w + d - d`` would not).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from editguard.fingerprint import fingerprint_chunks
+
+METADATA_KEY = "editguard"
+
+
+class DeltaError(ValueError):
+    """A delta does not fit the model it is applied to; the message names the tensor."""
+
+
+@dataclass(frozen=True)
+class WeightDelta:
+    tensors: Mapping[str, Any]  # name -> torch.Tensor on the CPU, same shape as the parameter
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        from editguard.models import tensor_bytes
+
+        chunks: list[bytes | str] = []
+        for name in sorted(self.tensors):
+            tensor = self.tensors[name]
+            chunks += [f"{name}|{tensor.dtype}|{tuple(tensor.shape)}", tensor_bytes(tensor)]
+        return fingerprint_chunks(chunks)
+
+    @property
+    def changed_parameters(self) -> tuple[str, ...]:
+        return tuple(sorted(self.tensors))
+
+    def save(self, path: Path) -> None:
+        """Write a safetensors file atomically (metadata as JSON in its header)."""
+        from safetensors.torch import save_file
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, staging = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
+        os.close(handle)
+        try:
+            tensors = {name: tensor.contiguous() for name, tensor in self.tensors.items()}
+            save_file(tensors, staging, metadata={METADATA_KEY: json.dumps(dict(self.metadata))})
+            os.replace(staging, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(staging)
+
+    @classmethod
+    def load(cls, path: Path) -> WeightDelta:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+            header = handle.metadata() or {}
+        return cls(tensors, json.loads(header.get(METADATA_KEY, "{}")))
+
+
+def delta_between(before: Mapping[str, Any], model: Any) -> WeightDelta:
+    """The change from ``before`` (name -> saved tensor) to the model's current parameters."""
+    parameters = dict(model.named_parameters())
+    tensors = {}
+    for name, old in before.items():
+        difference = (parameters[name].detach() - old.to(parameters[name].device)).to("cpu")
+        if bool(difference.any()):
+            tensors[name] = difference
+    return WeightDelta(tensors)
+
+
+def check_fits(model: Any, delta: WeightDelta) -> None:
+    parameters = dict(model.named_parameters())
+    for name, tensor in delta.tensors.items():
+        if name not in parameters:
+            raise DeltaError(f"delta tensor {name!r} is not a parameter of the model")
+        if tuple(parameters[name].shape) != tuple(tensor.shape):
+            raise DeltaError(
+                f"delta tensor {name!r} has shape {tuple(tensor.shape)}, the model's has {tuple(parameters[name].shape)}"
+            )
+
+
+@contextlib.contextmanager
+def applied(model: Any, delta: WeightDelta) -> Iterator[Any]:
+    """The model with ``delta`` added in place; the touched tensors are restored exactly on exit."""
+    import torch
+
+    check_fits(model, delta)
+    parameters = dict(model.named_parameters())
+    saved = {name: parameters[name].detach().clone() for name in delta.tensors}
+    try:
+        with torch.no_grad():
+            for name, tensor in delta.tensors.items():
+                parameters[name].add_(tensor.to(parameters[name].device, parameters[name].dtype))
+        yield model
+    finally:
+        with torch.no_grad():
+            for name, original in saved.items():
+                parameters[name].copy_(original)

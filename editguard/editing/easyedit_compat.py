@@ -1,0 +1,204 @@
+"""Make the registry's `easyeditor 0.0.1.dev0` importable and runnable on a modern stack.
+
+Owns every work-around EasyEdit needs, and nothing else:
+
+* Its package ``__init__`` imports dozens of packages that only its multimodal and trainer code
+  uses (timm, cv2, hydra, openai, ...).  Imports *made from easyeditor modules* of a package that
+  is not installed get an inert placeholder module; anyone else importing the same name still
+  sees it missing (transformers probes ``torchvision`` and would crash on a placeholder).
+* It hard-codes ``f"cuda:{hparams.device}"``.  Its source is rewritten to ``f"{hparams.device}"``
+  as it is imported, so ``device`` may be ``"cpu"`` or ``"cuda:1"``.  No bytecode is written and
+  nothing in site-packages changes.
+* transformers >= 4.56 moved three helpers out of ``modeling_utils``; they are aliased back.
+* Importing it configures the root logger, and it seeds the global RNGs; both are undone.
+
+``import_easyeditor()`` is the only entry point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import logging
+import random
+import sys
+import types
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+EASYEDIT = "easyeditor"
+_REWRITES = ((b"cuda:{", b"{"),)
+_MOVED_TRANSFORMERS_HELPERS = {
+    "apply_chunking_to_forward": "transformers.pytorch_utils",
+    "prune_linear_layer": "transformers.pytorch_utils",
+    "find_pruneable_heads_and_indices": "transformers.pytorch_utils",
+}
+
+
+class EasyEditUnavailable(ImportError):
+    """easyeditor is not installed or cannot be imported."""
+
+
+def _is_easyedit_name(name: str | None) -> bool:
+    return bool(name) and (name == EASYEDIT or name.startswith(EASYEDIT + "."))
+
+
+def _importing_module_name() -> str | None:
+    """Name of the module whose code triggered the import in progress (skipping importlib)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not (name.startswith("importlib") or name.startswith("_frozen_importlib") or name == __name__):
+            return name
+        frame = frame.f_back
+    return None
+
+
+class _RewritingLoader(importlib.machinery.SourceFileLoader):
+    """Compiles easyeditor source with the CUDA-only device strings made device-neutral."""
+
+    def get_code(self, fullname: str) -> types.CodeType:
+        source = self.get_data(self.get_filename(fullname))
+        for old, new in _REWRITES:
+            source = source.replace(old, new)
+        with warnings.catch_warnings():  # its docstrings hold invalid escapes; not the user's concern
+            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return compile(source, self.get_filename(fullname), "exec", dont_inherit=True)
+
+
+class _Missing(type):
+    """Metaclass of placeholder objects: any attribute is another placeholder; using one raises."""
+
+    def __getattr__(cls, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return _missing(f"{cls.__qualname__}.{attr}")
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        raise EasyEditUnavailable(
+            f"easyeditor needs the optional package for {cls.__qualname__!r} here; "
+            f"install it to use this EasyEdit feature"
+        )
+
+
+def _missing(qualname: str) -> type:
+    return _Missing(qualname.rsplit(".", 1)[-1], (), {"__qualname__": qualname})
+
+
+class _PlaceholderModule(types.ModuleType):
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return _missing(f"{self.__name__}.{attr}")
+
+
+class _PlaceholderLoader(importlib.abc.Loader):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        module = _PlaceholderModule(spec.name)
+        module.__path__ = []  # a package, so `from missing.sub import x` works too
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        return None
+
+
+class _EasyEditFinder(importlib.abc.MetaPathFinder):
+    """Routes easyeditor's own modules through the rewriting loader and stubs its missing imports."""
+
+    def __init__(self) -> None:
+        self.placeholders: set[str] = set()
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if _is_easyedit_name(fullname):
+            return self._easyedit_spec(fullname, path)
+        if not _is_easyedit_name(_importing_module_name()):
+            return None
+        top = fullname.partition(".")[0]
+        if top in self.placeholders or importlib.machinery.PathFinder.find_spec(top) is None:
+            self.placeholders.add(top)
+            return importlib.machinery.ModuleSpec(fullname, _PlaceholderLoader(), is_package=True)
+        return None
+
+    def _easyedit_spec(self, fullname: str, path: Any) -> importlib.machinery.ModuleSpec | None:
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+            return spec
+        spec.loader = _RewritingLoader(fullname, spec.origin)
+        spec.cached = None
+        return spec
+
+
+_FINDER = _EasyEditFinder()
+
+
+def _alias_moved_transformers_helpers() -> None:
+    import transformers.modeling_utils as modeling_utils
+
+    for name, home in _MOVED_TRANSFORMERS_HELPERS.items():
+        if not hasattr(modeling_utils, name):
+            setattr(modeling_utils, name, getattr(importlib.import_module(home), name))
+
+
+@contextlib.contextmanager
+def _preserved_global_state() -> Iterator[None]:
+    """Undo what importing easyeditor does to the process: root logging and RNG seeds."""
+    import numpy as np
+    import torch
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.random.set_rng_state(states[2])
+
+
+def _quiet(module: types.ModuleType) -> None:
+    """easyeditor logs every step at INFO and adds a logs/run.log file handler per editor."""
+    logger = logging.getLogger(EASYEDIT)
+    logger.setLevel(logging.WARNING)
+    editor = sys.modules.get(f"{EASYEDIT}.editors.editor")
+    if editor is not None:
+        editor.make_logs = lambda: None
+
+
+def _drop_placeholders_from_sys_modules() -> None:
+    """Placeholders stay bound inside easyeditor but vanish for everyone else."""
+    for name in list(sys.modules):
+        if name.partition(".")[0] in _FINDER.placeholders:
+            del sys.modules[name]
+
+
+def import_easyeditor() -> types.ModuleType:
+    """Import easyeditor with the work-arounds above; idempotent."""
+    if EASYEDIT in sys.modules:
+        return sys.modules[EASYEDIT]
+    if importlib.machinery.PathFinder.find_spec(EASYEDIT) is None:
+        raise EasyEditUnavailable(
+            "easyeditor is not installed; install it with `pip install --no-deps easyeditor higher`"
+        )
+    import transformers  # noqa: F401  (resolve transformers' own optional-package probes first)
+
+    _alias_moved_transformers_helpers()
+    if _FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _FINDER)
+    with _preserved_global_state():
+        module = importlib.import_module(EASYEDIT)
+    _drop_placeholders_from_sys_modules()
+    _quiet(module)
+    return module
+
+
+def placeholder_names() -> frozenset[str]:
+    """Top-level packages easyeditor imported that are not installed (stubbed for it alone)."""
+    return frozenset(_FINDER.placeholders)

@@ -1,0 +1,15 @@
+"""The gate: one test per general ability.  Run it with ``editguard`` or ``pytest --pyargs editguard.gate``.
+
+To gate from your own test suite, import the test into a test module::
+
+    from editguard.gate import test_ability  # noqa: F401
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def test_ability(editguard_ability: str, editguard_check: Callable[[str], None]) -> None:
+    """The edited model's score on this ability stays within tolerance of the stored baseline."""
+    editguard_check(editguard_ability)

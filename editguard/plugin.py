@@ -1,0 +1,210 @@
+"""The pytest plugin: options, fixtures and reporting hooks only; every fixture calls into the library.
+
+Heavy imports (torch, transformers, easyeditor) happen inside fixtures, never at import, so
+``pytest --help`` and the xdist controller stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from editguard.report import PROPERTY, Row, table, write_json
+from editguard.settings import OPTIONS, Settings, SettingsError, build_settings
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("editguard", "editguard: gate edited models on their general abilities")
+    for option in OPTIONS:
+        if option.flag:
+            group.addoption(option.cli, action="store_true", default=None, dest=f"editguard_{option.name}", help=option.help)
+        else:
+            group.addoption(
+                option.cli,
+                action="append" if option.repeat else "store",
+                type=_argparse_type(option.parse, option.cli),
+                default=None,
+                dest=f"editguard_{option.name}",
+                metavar=option.metavar,
+                help=option.help,
+            )
+        parser.addini(option.ini, help=option.help, type="linelist" if option.repeat else "string", default=None)
+
+
+def _argparse_type(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except argparse.ArgumentTypeError as error:
+            raise argparse.ArgumentTypeError(f"{error}") from None
+
+    convert.__name__ = name
+    return convert
+
+
+def _pyproject_table(rootpath: Path) -> dict[str, Any]:
+    import tomllib
+
+    path = rootpath / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise pytest.UsageError(f"{path} is not valid TOML: {error}") from None
+    section = document.get("tool", {}).get("editguard", {})
+    return section if isinstance(section, dict) else {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "editguard: a test that gates an edited model on a general ability")
+    cli = {option.name: config.getoption(f"editguard_{option.name}") for option in OPTIONS}
+    ini = {option.name: config.getini(option.ini) for option in OPTIONS}
+    try:
+        settings = build_settings(cli, _pyproject_table(config.rootpath), ini, rootdir=config.rootpath)
+    except SettingsError as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[SETTINGS_KEY] = settings
+    config.pluginmanager.register(_Results(config), "editguard-results")
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto``: one worker per visible GPU when there are GPUs, else xdist's own choice."""
+    if config.stash[SETTINGS_KEY].device not in ("auto", "cuda"):
+        return None
+    import torch
+
+    return torch.cuda.device_count() or None if torch.cuda.is_available() else None
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+def _worker() -> tuple[int, int]:
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else 0
+    return index, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
+@pytest.fixture(scope="session")
+def editguard(pytestconfig: pytest.Config) -> Any:
+    """The run's ``editguard.session.Session``: the model pair, scores, baselines and verdicts."""
+    from editguard.session import Session
+
+    index, count = _worker()
+    return Session(pytestconfig.stash[SETTINGS_KEY], worker_index=index, worker_count=count)
+
+
+@pytest.fixture
+def base_model(editguard: Any) -> Any:
+    """The base model (``LoadedModel``: ``.model``, ``.tokenizer``, ``.device``, ``.fingerprint``)."""
+    return editguard.base
+
+
+@pytest.fixture
+def edited_model(editguard: Any) -> Iterator[Any]:
+    """The edited model: the base with the edit applied in place for this test, reverted after it."""
+    with editguard.edited() as model:
+        yield model
+
+
+@pytest.fixture
+def score_ability(editguard: Any) -> Callable[..., Any]:
+    """``score_ability(ability, edited=True)`` -> ``Score`` (``.value``, ``.n``, per-example ``.outcomes``)."""
+
+    def score(ability: str, edited: bool = True) -> Any:
+        return editguard.score(ability, edited=edited)
+
+    return score
+
+
+@pytest.fixture
+def ability_baseline(editguard: Any) -> Callable[[str], Any]:
+    """``ability_baseline(ability)`` -> the stored ``Baseline``; fails the test when missing or stale."""
+    from editguard.session import GateProblem
+
+    def baseline(ability: str) -> Any:
+        __tracebackhide__ = True
+        try:
+            return editguard.baseline(ability)
+        except GateProblem as problem:
+            pytest.fail(str(problem), pytrace=False)
+
+    return baseline
+
+
+@pytest.fixture
+def editguard_check(editguard: Any, request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """``editguard_check(ability)``: gate one ability, report it, and fail with the reason if it regressed."""
+    from editguard.session import gate_row
+
+    def check(ability: str) -> None:
+        __tracebackhide__ = True
+        row, failure = gate_row(editguard, ability)
+        request.node.user_properties.append((PROPERTY, row.as_dict()))
+        if failure:
+            pytest.fail(failure, pytrace=False)
+
+    return check
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "editguard_ability" in metafunc.fixturenames:
+        from editguard.tasks import get_task, task_names
+
+        settings = metafunc.config.stash[SETTINGS_KEY]
+        names = settings.abilities or tuple(task_names())
+        for name in names:
+            try:
+                get_task(name)
+            except KeyError as error:
+                raise pytest.UsageError(f"--editguard-abilities: {error}") from None
+        metafunc.parametrize("editguard_ability", sorted(names))
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+class _Results:
+    """Collects the gate rows (from this process or, under xdist, from the workers' reports)."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.rows: list[Row] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call":
+            self.rows += [Row.from_dict(value) for name, value in report.user_properties if name == PROPERTY]
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        settings = self.config.stash[SETTINGS_KEY]
+        if self.rows and settings.report is not None and not hasattr(self.config, "workerinput"):
+            context = {"model": settings.model, "update_baselines": bool(settings.update_baselines)}
+            write_json(settings.report, self.rows, context)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.rows:
+            return
+        terminalreporter.section("editguard")
+        for description, reused in sorted({(row.edit, row.edit_reused) for row in self.rows if row.edit}, key=str):
+            how = "reused from the edit cache (not recomputed)" if reused else "computed in this run and cached"
+            terminalreporter.write_line(f"edit: {description}, {how}")
+        for line in table(self.rows):
+            terminalreporter.write_line(line)
+        for row in self.rows:
+            if row.verdict == "recorded":
+                terminalreporter.write_line(f"{row.ability}: {row.note}")
+        report = self.config.stash[SETTINGS_KEY].report
+        if report is not None:
+            terminalreporter.write_line(f"JSON report: {report}")

@@ -1,0 +1,236 @@
+"""Settings: every editguard option, parsed and validated once into one frozen object.
+
+Each option can be given on the command line (``--editguard-*``), in ``[tool.editguard]`` of the
+project's pyproject.toml, or as an ini option (``editguard_*``); the command line wins, then
+pyproject.toml, then the ini file.  Parsers raise ``argparse.ArgumentTypeError`` with a sentence a
+person can act on, so pytest reports a usage error naming the option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TOLERANCE = 0.05
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def default_cache_dir() -> Path:
+    """``$EDITGUARD_CACHE_DIR``, else ``$XDG_CACHE_HOME/editguard``, else ``~/.cache/editguard``."""
+    if os.environ.get("EDITGUARD_CACHE_DIR"):
+        return Path(os.environ["EDITGUARD_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "editguard"
+
+
+# ----------------------------------------------------------------------------- value parsers
+
+
+def parse_fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a fraction such as 0.05") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"{text!r} is outside [0, 1]; scores are fractions, so give e.g. 0.05")
+    return value
+
+
+def parse_tolerance(text: str) -> tuple[str | None, float]:
+    """``0.05`` (every ability) or ``ability=0.05`` (one ability)."""
+    ability, sep, value = str(text).rpartition("=")
+    if sep and not ability.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} names no ability; write ABILITY=FRACTION, e.g. sentiment=0.1")
+    return (ability.strip() or None), parse_fraction(value.strip())
+
+
+def parse_limit(text: str) -> int:
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of examples") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1 example per ability")
+    return value
+
+
+def parse_device(text: str) -> str:
+    text = str(text).strip()
+    base, _, index = text.partition(":")
+    if base not in DEVICES or (index and (base != "cuda" or not index.isdigit())):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device; use auto, cpu, cuda or cuda:N")
+    return text
+
+
+def parse_existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"file {text!r} does not exist")
+    return path
+
+
+def parse_edits(text: str) -> str:
+    if text == "demo" or Path(text).is_file():
+        return text
+    raise argparse.ArgumentTypeError(f"edits file {text!r} does not exist; give an edit-requests JSONL file or 'demo'")
+
+
+def parse_abilities(text: str) -> tuple[str, ...]:
+    names = tuple(sorted({name.strip() for name in str(text).split(",") if name.strip()}))
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one ability, comma-separated")
+    return names
+
+
+def parse_bool(text: Any) -> bool:
+    if isinstance(text, bool):
+        return text
+    lowered = str(text).strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
+# ----------------------------------------------------------------------------- the settings object
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = "smollm2"
+    edits: str = "demo"  # an edit-requests JSONL file, or "demo"
+    edited: Path | None = None  # an edited checkpoint folder or a delta .safetensors file
+    method: str = "ROME"
+    hparams: Path | None = None
+    baselines: Path = Path("baselines")
+    tolerance: float = DEFAULT_TOLERANCE
+    tolerances: Mapping[str, float] = field(default_factory=dict)  # per ability
+    limit: int | None = None
+    device: str = "auto"
+    update_baselines: bool = False
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    report: Path | None = None
+    abilities: tuple[str, ...] | None = None  # None: every registered ability
+
+    def tolerance_for(self, ability: str) -> float:
+        return self.tolerances.get(ability, self.tolerance)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its settings field, parser, help, and how it is spelled on the command line."""
+
+    name: str  # settings field, pyproject key, and suffix of --editguard-<name with dashes>
+    help: str
+    parse: Any = str
+    flag: bool = False
+    repeat: bool = False
+    metavar: str | None = None
+
+    @property
+    def cli(self) -> str:
+        return "--editguard-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "editguard_" + self.name
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("model", "base model: 'smollm2' (embedded default), 'tiny-gpt2', a local folder, a model id or a .gguf file", metavar="SOURCE"),
+    Option("edits", "edit-requests JSONL file applied to the base ('demo': the shipped demo edits)", parse_edits, metavar="FILE"),
+    Option("edited", "an edited model made elsewhere: a checkpoint folder or a .safetensors file of weight deltas (instead of --editguard-edits)", Path, metavar="PATH"),
+    Option("method", "EasyEdit method used to apply the edits (ROME)", metavar="NAME"),
+    Option("hparams", "EasyEdit-style YAML file overriding the method's default hyper-parameters", parse_existing_file, metavar="FILE"),
+    Option("baselines", "folder of baseline files (default: baselines/ under the rootdir)", Path, metavar="DIR"),
+    Option("tolerance", "largest allowed drop: FRACTION for every ability, or ABILITY=FRACTION; repeatable (default 0.05)", parse_tolerance, repeat=True, metavar="[ABILITY=]FRACTION"),
+    Option("limit", "examples per ability (a fixed, seeded sample; default: all)", parse_limit, metavar="N"),
+    Option("device", "auto (one GPU per xdist worker when there are GPUs, else CPU), cpu, cuda or cuda:N", parse_device, metavar="DEVICE"),
+    Option("update_baselines", "score the base model and (re)write the baseline files instead of gating", parse_bool, flag=True),
+    Option("cache_dir", "folder for converted models and computed edits (default: $EDITGUARD_CACHE_DIR or ~/.cache/editguard)", Path, metavar="DIR"),
+    Option("report", "write the per-ability results as JSON to this file", Path, metavar="FILE"),
+    Option("abilities", "comma-separated abilities to gate (default: all)", parse_abilities, metavar="NAMES"),
+)
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+class SettingsError(ValueError):
+    """A configured value is invalid; the message names where it came from."""
+
+
+_PATHS = ("baselines", "edited", "report", "hparams", "cache_dir", "edits")
+
+
+def build_settings(
+    cli: Mapping[str, Any], pyproject: Mapping[str, Any], ini: Mapping[str, Any], *, rootdir: Path
+) -> Settings:
+    """Merge the three sources (command line first), parse, and check cross-option conflicts.
+
+    Relative paths are relative to the working directory on the command line and to the rootdir
+    in configuration files.
+    """
+    unknown = sorted(set(pyproject) - set(OPTIONS_BY_NAME) - {name.replace("_", "-") for name in OPTIONS_BY_NAME})
+    if unknown:
+        raise SettingsError(f"[tool.editguard] in pyproject.toml has an unknown key {unknown[0]!r}; known: {', '.join(OPTIONS_BY_NAME)}")
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw, origin = _first_given(option, cli, pyproject, ini)
+        if raw is None:
+            continue
+        value = _parsed(option, raw, origin, base=Path.cwd() if origin == option.cli else rootdir)
+        values[option.name] = _anchored(option.name, value, Path.cwd() if origin == option.cli else rootdir)
+    values.setdefault("baselines", rootdir / "baselines")
+    return _assemble(values)
+
+
+def _first_given(option: Option, cli: Mapping[str, Any], pyproject: Mapping[str, Any], ini: Mapping[str, Any]) -> tuple[Any, str]:
+    if cli.get(option.name) not in (None, [], False):
+        return cli[option.name], option.cli
+    for key in (option.name, option.name.replace("_", "-")):
+        if key in pyproject:
+            return pyproject[key], f"[tool.editguard] {key} in pyproject.toml"
+    if ini.get(option.name) not in (None, "", []):
+        return ini[option.name], f"ini option {option.ini}"
+    return None, ""
+
+
+def _parsed(option: Option, raw: Any, origin: str, *, base: Path) -> Any:
+    """Command-line values arrive parsed by argparse; others are parsed here, naming their origin."""
+    if origin == option.cli:
+        return raw
+    items = raw if option.repeat and isinstance(raw, list) else [raw]
+    if option.name == "tolerance" and isinstance(raw, Mapping):
+        items = [f"{key}={value}" if key != "default" else str(value) for key, value in raw.items()]
+    if option.name in _PATHS:
+        items = [item if str(item) == "demo" else str(base / str(item)) for item in items]
+    try:
+        parsed = [option.parse(item if isinstance(item, bool) else str(item)) for item in items]
+    except argparse.ArgumentTypeError as error:
+        raise SettingsError(f"{origin}: {error}") from None
+    return parsed if option.repeat else parsed[0]
+
+
+def _anchored(name: str, value: Any, base: Path) -> Any:
+    if name not in _PATHS or str(value) == "demo":
+        return value
+    path = Path(value)
+    resolved = path if path.is_absolute() else base / path
+    return str(resolved) if name == "edits" else resolved
+
+
+def _assemble(values: dict[str, Any]) -> Settings:
+    tolerances = values.pop("tolerance", [])
+    overall = [value for ability, value in tolerances if ability is None]
+    per_ability = {ability: value for ability, value in tolerances if ability is not None}
+    if "edited" in values and "edits" in values:
+        raise SettingsError("--editguard-edits and --editguard-edited both name the edited model; give only one")
+    if "edited" in values and "hparams" in values:
+        raise SettingsError(
+            "--editguard-hparams configures an edit method, but --editguard-edited gives an already-edited model; drop one"
+        )
+    return Settings(**values, tolerance=overall[-1] if overall else DEFAULT_TOLERANCE, tolerances=per_ability)

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from editguard.models import EMBEDDED_DEFAULT, TINY, load_model
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    return Path(os.environ["EDITGUARD_CACHE_DIR"])
+
+
+@pytest.fixture(scope="session")
+def tiny(cache_dir: Path) -> Any:
+    """The tiny deterministic GPT-2 (built in about a second)."""
+    return load_model(TINY, device="cpu", cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="session")
+def smollm2(cache_dir: Path) -> Any:
+    """The embedded default, SmolLM2-135M-Instruct (converted once into the cache)."""
+    return load_model(EMBEDDED_DEFAULT, device="cpu", cache_dir=cache_dir)

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from editguard.settings import (
+    DEFAULT_TOLERANCE,
+    SettingsError,
+    build_settings,
+    parse_device,
+    parse_limit,
+    parse_tolerance,
+)
+
+
+def test_tolerance_parses_a_global_and_a_per_ability_value() -> None:
+    assert parse_tolerance("0.1") == (None, 0.1)
+    assert parse_tolerance("sentiment=0.2") == ("sentiment", 0.2)
+
+
+@pytest.mark.parametrize("text", ["abc", "-0.1", "1.5", "nan", "=0.1", "sentiment=x"])
+def test_malformed_tolerances_are_rejected_with_a_sentence(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=r"\w"):
+        parse_tolerance(text)
+
+
+@given(st.floats(min_value=0.0, max_value=1.0))
+def test_every_fraction_round_trips(value: float) -> None:
+    assert parse_tolerance(repr(value)) == (None, value)
+
+
+@pytest.mark.parametrize("text", ["auto", "cpu", "cuda", "cuda:3"])
+def test_devices(text: str) -> None:
+    assert parse_device(text) == text
+
+
+@pytest.mark.parametrize("text", ["gpu", "cuda:x", "cpu:1"])
+def test_bad_devices(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_device(text)
+
+
+def test_limit_must_be_positive() -> None:
+    assert parse_limit("5") == 5
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_limit("0")
+
+
+def test_command_line_wins_over_pyproject_over_ini(tmp_path: Path) -> None:
+    settings = build_settings(
+        {"limit": 7, "tolerance": [(None, 0.2)]},
+        {"limit": 3, "model": "tiny-gpt2", "tolerance": {"default": 0.3, "sentiment": 0.4}},
+        {"model": "ignored", "device": "cpu"},
+        rootdir=tmp_path,
+    )
+    assert settings.limit == 7
+    assert settings.model == "tiny-gpt2"
+    assert settings.device == "cpu"
+    assert settings.tolerance == 0.2  # the command line replaced the configured tolerances
+    assert settings.tolerance_for("sentiment") == 0.2
+
+
+def test_pyproject_tolerance_table_and_relative_paths(tmp_path: Path) -> None:
+    settings = build_settings({}, {"tolerance": {"default": 0.1, "sentiment": 0.3}, "baselines": "gate"}, {}, rootdir=tmp_path)
+    assert settings.tolerance_for("closed_qa") == 0.1
+    assert settings.tolerance_for("sentiment") == 0.3
+    assert settings.baselines == tmp_path / "gate"
+
+
+def test_defaults(tmp_path: Path) -> None:
+    settings = build_settings({}, {}, {}, rootdir=tmp_path)
+    assert (settings.model, settings.edits, settings.method) == ("smollm2", "demo", "ROME")
+    assert settings.tolerance == DEFAULT_TOLERANCE
+    assert settings.baselines == tmp_path / "baselines"
+
+
+def test_bad_pyproject_value_names_its_origin(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"\[tool.editguard\] tolerance in pyproject.toml: 'lots' is not a number"):
+        build_settings({}, {"tolerance": "lots"}, {}, rootdir=tmp_path)
+
+
+def test_unknown_pyproject_key(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="unknown key 'tolerence'"):
+        build_settings({}, {"tolerence": 0.1}, {}, rootdir=tmp_path)
+
+
+def test_conflicting_options_name_both(tmp_path: Path) -> None:
+    edited = tmp_path / "delta.safetensors"
+    with pytest.raises(SettingsError, match="--editguard-edits and --editguard-edited"):
+        build_settings({"edits": "demo", "edited": edited}, {}, {}, rootdir=tmp_path)
