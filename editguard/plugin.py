@@ -198,7 +198,7 @@ class _Results:
             return
         terminalreporter.section("editguard")
         for description, reused in sorted({(row.edit, row.edit_reused) for row in self.rows if row.edit}, key=str):
-            how = "reused from the edit cache (not recomputed)" if reused else "computed in this run and cached"
+            how = {True: "reused from the edit cache (not recomputed)", False: "computed in this run and cached"}.get(reused, "loaded")
             terminalreporter.write_line(f"edit: {description}, {how}")
         for line in table(self.rows):
             terminalreporter.write_line(line)

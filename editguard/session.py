@@ -34,7 +34,7 @@ class GateProblem(Exception):
 @dataclass(frozen=True)
 class EditInfo:
     description: str  # e.g. "3 ROME edits from demo_edits.jsonl"
-    reused: bool  # read from the cache rather than computed now
+    reused: bool | None  # read from the cache / computed now / None: made elsewhere
     seconds: float  # time the edit took when it was computed
     changed_parameters: tuple[str, ...]
     metrics: tuple[dict[str, Any], ...] = ()
@@ -106,7 +106,8 @@ class Session:
             from editguard.editing.external import load_edited
 
             delta = load_edited(self.settings.edited, self.base.model)
-            info = EditInfo(f"edited model {self.settings.edited}", False, 0.0, delta.changed_parameters)
+            description = f"edited model {self.settings.edited} ({len(delta.changed_parameters)} changed tensors)"
+            info = EditInfo(description, None, 0.0, delta.changed_parameters)
             return delta, info
         return self._easyedit_delta()
 

@@ -1,0 +1,153 @@
+"""The plugin as a user runs it (pytester): no baseline, record, pass, degrade, stale, xdist, bad input.
+
+Runs the real gate on the embedded SmolLM2 with the demo ROME edits (computed once into the shared
+cache) on a fixed sample of examples per ability.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+LIMIT = "24"
+GATE = (
+    "--pyargs", "editguard.gate", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+    "--editguard-device", "cpu", "--editguard-limit", LIMIT,
+)  # fmt: skip
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """An empty user project: the gate's defaults, baselines under ./baselines."""
+    pytester.makepyprojecttoml("[tool.editguard]\nmodel = 'smollm2'\ntolerance = 0.05\n")
+    return pytester
+
+
+def _gate(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_inprocess(*GATE, *args)
+
+
+def _report(path: Path) -> dict[str, Any]:
+    return {row["ability"]: row for row in json.loads(path.read_text())["abilities"]}
+
+
+def _degrading_delta(smollm2: Any, path: Path) -> Path:
+    """A really damaged model: the MLP output of the first four layers zeroed (delta = -W)."""
+    from editguard.editing.delta import WeightDelta
+
+    parameters = dict(smollm2.model.named_parameters())
+    names = [f"model.layers.{layer}.mlp.down_proj.weight" for layer in range(4)]
+    WeightDelta({name: -parameters[name].detach().clone() for name in names}).save(path)
+    return path
+
+
+def test_lifecycle(project: pytest.Pytester, smollm2: Any) -> None:
+    # 1. no baseline: every ability fails and says how to record
+    result = _gate(project)
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*no baseline for closed_qa*--editguard-update-baselines*"])
+
+    # 2. record: passes and writes one file per ability
+    result = _gate(project, "--editguard-update-baselines")
+    result.assert_outcomes(passed=2)
+    baselines = project.path / "baselines" / "smollm2-135m-instruct"
+    assert sorted(p.name for p in baselines.iterdir()) == ["closed_qa.json", "sentiment.json"]
+    recorded = json.loads((baselines / "sentiment.json").read_text())
+    assert recorded["n"] == int(LIMIT) and recorded["model_fingerprint"] == smollm2.fingerprint
+    assert len(recorded["outcomes"]) == int(LIMIT)
+
+    # 3. the demo ROME edits keep both abilities within tolerance, and the cached edit is reused
+    result = _gate(project, "--editguard-report", "report.json")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*edit: 3 ROME edits from demo edits*reused from the edit cache*", "*sentiment*SST-2*PASS*"])
+    report = _report(project.path / "report.json")
+    assert report["sentiment"]["baseline"] == recorded["score"]
+
+    # 4. a degraded model fails with the numbers and the remedy
+    delta = _degrading_delta(smollm2, project.path / "damaged.safetensors")
+    result = _gate(project, "--editguard-edited", str(delta), "--editguard-abilities", "sentiment")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*sentiment (SST-2) regressed after the edit: edited score *, baseline * (n=24, *sentiment.json),"
+            " difference -* is beyond the tolerance of 0.050*--editguard-tolerance sentiment=*",
+        ]
+    )
+
+    # 5. a stale baseline (the task's data or prompt changed) fails and says why
+    recorded["task_fingerprint"] = "0000000000000000"
+    (baselines / "sentiment.json").write_text(json.dumps(recorded))
+    result = _gate(project)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*sentiment.json is stale: the task's data or prompt changed*--editguard-update-baselines*"])
+
+    # 6. update again: passes, and the stale file is replaced
+    _gate(project, "--editguard-update-baselines").assert_outcomes(passed=2)
+    _gate(project).assert_outcomes(passed=2)
+
+
+def test_xdist_gives_the_same_verdicts(project: pytest.Pytester) -> None:
+    _gate(project, "--editguard-update-baselines").assert_outcomes(passed=2)
+    serial = _gate(project, "--editguard-report", "serial.json")
+    serial.assert_outcomes(passed=2)
+    parallel = project.runpytest_subprocess(*GATE, "-n", "2", "--editguard-report", "parallel.json")
+    parallel.assert_outcomes(passed=2)
+    parallel.stdout.fnmatch_lines(["*sentiment*SST-2*PASS*"])
+    strip = lambda rows: {k: {f: v for f, v in row.items() if f != "edit_reused"} for k, row in rows.items()}  # noqa: E731
+    assert strip(_report(project.path / "serial.json")) == strip(_report(project.path / "parallel.json"))
+
+
+def test_help_lists_the_options(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_inprocess("--help")
+    result.stdout.fnmatch_lines(["*editguard: gate edited models*", "*--editguard-model=SOURCE*", "*--editguard-tolerance=*", "*--editguard-update-baselines*"])
+
+
+def test_a_malformed_tolerance_is_one_sentence(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_inprocess("--editguard-tolerance", "lots")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*argument --editguard-tolerance: 'lots' is not a number; give a fraction such as 0.05*"])
+
+
+def test_a_missing_edits_file_is_one_sentence(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_inprocess("--editguard-edits", "nowhere.jsonl")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*argument --editguard-edits: edits file 'nowhere.jsonl' does not exist*"])
+
+
+def test_a_bad_pyproject_value_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml("[tool.editguard]\nlimit = 0\n")
+    result = pytester.runpytest_inprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*[[]tool.editguard[]] limit in pyproject.toml: '0' must be at least 1 example per ability*"])
+
+
+def test_conflicting_options_are_a_usage_error(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    result = pytester.runpytest_inprocess("--editguard-edits", "demo", "--editguard-edited", str(tmp_path))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--editguard-edits and --editguard-edited both name the edited model*"])
+
+
+def test_users_own_tests_get_the_fixtures(project: pytest.Pytester) -> None:
+    _gate(project, "--editguard-update-baselines").assert_outcomes(passed=2)
+    project.makepyfile(
+        test_mine="""
+        import torch
+
+        def test_edit_changes_the_answer(base_model, edited_model, score_ability, ability_baseline):
+            ids = edited_model.tokenizer("The Eiffel Tower is located in the city of", return_tensors="pt")
+            out = edited_model.model.generate(**ids, max_new_tokens=3, do_sample=False,
+                                              pad_token_id=edited_model.tokenizer.pad_token_id)
+            assert "Rome" in edited_model.tokenizer.decode(out[0, ids["input_ids"].shape[1]:])
+            assert score_ability("sentiment").value >= ability_baseline("sentiment").score - 0.05
+
+        def test_base_is_unchanged_after(base_model):
+            ids = base_model.tokenizer("The Eiffel Tower is located in the city of", return_tensors="pt")
+            out = base_model.model.generate(**ids, max_new_tokens=3, do_sample=False,
+                                            pad_token_id=base_model.tokenizer.pad_token_id)
+            assert "Rome" not in base_model.tokenizer.decode(out[0, ids["input_ids"].shape[1]:])
+        """
+    )
+    project.runpytest_inprocess("-p", "no:cacheprovider", "--editguard-limit", LIMIT, "test_mine.py").assert_outcomes(passed=2)
