@@ -79,9 +79,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_Results(config), "editguard-results")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """``-n auto``: one worker per visible GPU when there are GPUs, else xdist's own choice."""
-    if config.stash[SETTINGS_KEY].device not in ("auto", "cuda"):
+    # xdist asks before pytest_configure, so read the command line directly
+    if (config.getoption("editguard_device") or "auto") not in ("auto", "cuda"):
         return None
     import torch
 

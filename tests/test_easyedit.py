@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,9 +27,10 @@ easyeditor = import_easyeditor()
 assert hasattr(easyeditor, "BaseEditor") and hasattr(easyeditor, "ROMEHyperParams")
 assert random.random() == before, "easyeditor re-seeded the global RNG"
 assert logging.getLogger().handlers == handlers, "easyeditor configured the root logger"
+assert "timm" in placeholder_names() or importlib.util.find_spec("timm") is not None
 for name in placeholder_names():
     assert name not in sys.modules, name
-    assert importlib.util.find_spec(name) is None or name not in ("timm", "cv2"), name
+    assert importlib.util.find_spec(name) is None, name  # still missing for everyone but easyeditor
 print("ok", sorted(placeholder_names()))
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
@@ -38,15 +38,34 @@ print("ok", sorted(placeholder_names()))
     assert result.stdout.startswith("ok")
 
 
-def test_easyeditor_compiled_sources_are_device_neutral() -> None:
-    from editguard.editing.easyedit_compat import import_easyeditor
+def test_easyeditor_code_is_device_neutral_and_site_packages_untouched(monkeypatch: pytest.MonkeyPatch) -> None:
+    from editguard.editing.easyedit_compat import _RewritingLoader, import_easyeditor
 
     import_easyeditor()
     compute_v = sys.modules["easyeditor.models.rome.compute_v"]
-    assert "cuda:" not in Path(compute_v.__file__).read_text().replace('f"cuda:{', "").split("def compute_v")[0] or True
-    # the loaded code builds device strings from hparams.device alone
-    constants = str(compute_v.compute_v.__code__.co_consts)
-    assert "cuda:" not in constants
+    source = Path(compute_v.__file__).read_text()
+    assert 'f"cuda:{hparams.device}"' in source  # the installed file still says cuda ...
+    assert "cuda:" not in str(compute_v.compute_v.__code__.co_consts)  # ... the code that runs does not
+    loader = compute_v.__spec__.loader
+    assert isinstance(loader, _RewritingLoader)
+
+    def no_bytecode(*args: object) -> None:
+        pytest.fail("the rewriting loader wrote bytecode into site-packages")
+
+    monkeypatch.setattr(loader, "set_data", no_bytecode)
+    assert not any("cuda:" in constant for constant in _string_constants(loader.get_code(compute_v.__name__)))
+    assert any("cuda:" in constant for constant in _string_constants(compile(source, "compute_v.py", "exec")))
+
+
+def _string_constants(code: Any) -> list[str]:
+    """Every string constant of a code object and the code objects nested in it."""
+    found = []
+    for constant in code.co_consts:
+        if isinstance(constant, str):
+            found.append(constant)
+        elif hasattr(constant, "co_consts"):
+            found += _string_constants(constant)
+    return found
 
 
 def test_rome_hparams_follow_the_architecture(tiny: Any, smollm2: Any) -> None:
@@ -69,7 +88,8 @@ def test_yaml_overrides_and_errors(tiny: Any, tmp_path: Path) -> None:
         resolve_hparams("MEND", tiny.model.config, None, "cpu")
 
 
-def test_rome_on_the_tiny_model_changes_only_the_edited_layer(tiny: Any) -> None:
+def test_rome_on_the_tiny_model_changes_only_the_edited_layer(tiny: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # EasyEdit would write logs/run.log here
     hparams = resolve_hparams("ROME", tiny.model.config, None, "cpu") | {"v_num_grad_steps": 3}
     request = EditRequest("The Eiffel Tower is located in", "The Eiffel Tower", "Rome")
     outcome = compute_edit(tiny.model, tiny.tokenizer, [request], hparams)
@@ -78,7 +98,7 @@ def test_rome_on_the_tiny_model_changes_only_the_edited_layer(tiny: Any) -> None
     assert tiny.tokenizer.padding_side == "right"
     again = compute_edit(tiny.model, tiny.tokenizer, [request], hparams)
     assert again.delta.fingerprint == outcome.delta.fingerprint  # seeded: the same edit twice
-    assert not Path("logs/run.log").exists() or os.environ.get("CI") is None or True
+    assert not (tmp_path / "logs").exists()
 
 
 def test_rome_edits_the_embedded_default_and_the_edits_take(smollm2: Any, cache_dir: Path) -> None:

@@ -151,3 +151,18 @@ def test_users_own_tests_get_the_fixtures(project: pytest.Pytester) -> None:
         """
     )
     project.runpytest_inprocess("-p", "no:cacheprovider", "--editguard-limit", LIMIT, "test_mine.py").assert_outcomes(passed=2)
+
+
+def test_n_auto_starts_one_worker_per_gpu(pytester: pytest.Pytester) -> None:
+    """With three (simulated) GPUs visible, -n auto starts three workers."""
+    pytester.makeconftest(
+        """
+        import torch
+        torch.cuda.is_available = lambda: True
+        torch.cuda.device_count = lambda: 3
+        """
+    )
+    pytester.makepyfile(test_one="def test_one():\n    pass\n")
+    result = pytester.runpytest_subprocess("-n", "auto", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*3 workers*"])
+    result.assert_outcomes(passed=1)

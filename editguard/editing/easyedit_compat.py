@@ -129,7 +129,6 @@ class _EasyEditFinder(importlib.abc.MetaPathFinder):
         if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
             return spec
         spec.loader = _RewritingLoader(fullname, spec.origin)
-        spec.cached = None
         return spec
 
 
