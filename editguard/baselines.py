@@ -34,6 +34,10 @@ class Baseline:
     model: str
     model_fingerprint: str
     versions: Mapping[str, str] = field(default_factory=dict)
+    protocol: str = "default"
+    data: str = "probe"  # the data source the examples came from
+    unparsed: int = 0  # examples whose output could not be parsed
+    extras: Mapping[str, float] = field(default_factory=dict)  # secondary metrics, e.g. MRR
     format: int = FORMAT
 
     def to_json(self) -> str:
@@ -80,12 +84,13 @@ class BaselineStore:
     def __init__(self, folder: Path):
         self.folder = folder
 
-    def path(self, model: str, ability: str) -> Path:
-        return self.folder / model / f"{ability}.json"
+    def path(self, model: str, ability: str, protocol: str = "default") -> Path:
+        suffix = "" if protocol == "default" else f".{protocol}"
+        return self.folder / model / f"{ability}{suffix}.json"
 
-    def read(self, model: str, ability: str) -> Baseline | None:
+    def read(self, model: str, ability: str, protocol: str = "default") -> Baseline | None:
         """The stored baseline, None when there is none; BaselineError when the file is malformed."""
-        path = self.path(model, ability)
+        path = self.path(model, ability, protocol)
         if not path.is_file():
             return None
         try:
@@ -95,7 +100,7 @@ class BaselineStore:
         return _validated(path, record)
 
     def write(self, baseline: Baseline) -> Path:
-        path = self.path(baseline.model, baseline.ability)
+        path = self.path(baseline.model, baseline.ability, baseline.protocol)
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:

@@ -3,12 +3,17 @@
 The model interface is list in, list out::
 
     loglikelihood([LoglikelihoodRequest(context, continuation), ...]) -> [float, ...]
+    generate([GenerationRequest(prompt, max_new_tokens, stop), ...]) -> [str, ...]
 
 ``context`` and ``continuation`` are tokenised separately and concatenated, so whitespace belongs
 to the continuation (``" positive"``); no special tokens are added beyond what the tokenizer adds
 to the context itself.  Requests are sorted by length and packed into batches under a token budget,
 right-padded with an attention mask, and only the continuation positions are read, so a request's
 score does not depend on the batch it lands in or on the order of the requests.
+
+Generation is greedy: prompts are left-padded (positions follow the attention mask), decoding stops
+for the whole batch once every sequence has hit EOS or a stop string, and each output is cut at its
+first stop string.  ``add_special_tokens=False`` is for prompts already rendered by a chat template.
 """
 
 from __future__ import annotations
@@ -24,6 +29,14 @@ DEFAULT_TOKEN_BUDGET = 4096  # tokens per forward pass (padding included) on a C
 class LoglikelihoodRequest:
     context: str
     continuation: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    max_new_tokens: int
+    stop: tuple[str, ...] = ()
+    add_special_tokens: bool = True
 
 
 @dataclass(frozen=True)
@@ -44,12 +57,70 @@ class Evaluator:
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[float]:
         """Sum of log-probabilities of each continuation given its context, in request order."""
+        return [total for total, _ in self.loglikelihood_with_lengths(requests)]
+
+    def loglikelihood_with_lengths(self, requests: Sequence[LoglikelihoodRequest]) -> list[tuple[float, int]]:
+        """(sum of log-probabilities, number of continuation tokens) per request, in request order."""
         encoded = [self._encode(index, request) for index, request in enumerate(requests)]
-        scores = [0.0] * len(encoded)
+        scores = [(0.0, 0)] * len(encoded)
         for batch in self._batches(encoded):
             for item, score in zip(batch, self._score_batch(batch)):
-                scores[item.index] = score
+                scores[item.index] = (score, item.continuation_length)
         return scores
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        """Greedy continuation of each prompt, in request order, cut at the first stop string."""
+        outputs = [""] * len(requests)
+        encoded = [
+            (index, tuple(self.tokenizer(r.prompt, add_special_tokens=r.add_special_tokens)["input_ids"]))
+            for index, r in enumerate(requests)
+        ]
+        groups: dict[tuple[int, tuple[str, ...]], list[tuple[int, tuple[int, ...]]]] = {}
+        for index, tokens in encoded:
+            groups.setdefault((requests[index].max_new_tokens, requests[index].stop), []).append((index, tokens))
+        for (max_new_tokens, stop), members in sorted(groups.items()):
+            for batch in self._generation_batches(members, max_new_tokens):
+                for (index, _), text in zip(batch, self._generate_batch(batch, max_new_tokens, stop)):
+                    outputs[index] = _cut(text, stop)
+        return outputs
+
+    def _generation_batches(self, members: list[tuple[int, tuple[int, ...]]], max_new_tokens: int) -> Iterator[list[tuple[int, tuple[int, ...]]]]:
+        ordered = sorted(members, key=lambda item: (-len(item[1]), item[0]))
+        batch: list[tuple[int, tuple[int, ...]]] = []
+        for item in ordered:
+            width = (len(batch[0][1]) if batch else len(item[1])) + max_new_tokens
+            if batch and (width * (len(batch) + 1) > self.token_budget or len(batch) >= self.max_batch):
+                yield batch
+                batch = []
+            batch.append(item)
+        if batch:
+            yield batch
+
+    def _generate_batch(self, batch: list[tuple[int, tuple[int, ...]]], max_new_tokens: int, stop: tuple[str, ...]) -> list[str]:
+        import torch
+
+        width = max(len(tokens) for _, tokens in batch)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)  # (batch, seq), left-padded
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, (_, tokens) in enumerate(batch):
+            input_ids[row, width - len(tokens) :] = torch.tensor(tokens)
+            attention[row, width - len(tokens) :] = 1
+        device = self.model.device
+        extra = {"stop_strings": list(stop), "tokenizer": self.tokenizer} if stop else {}
+        with torch.inference_mode():
+            generated = self.model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=attention.to(device),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=pad,
+                **extra,
+            )
+        return self.tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)
 
     def _encode(self, index: int, request: LoglikelihoodRequest) -> _Encoded:
         context = self.tokenizer(request.context, add_special_tokens=True)["input_ids"]
@@ -121,3 +192,9 @@ class Evaluator:
             and getattr(config, "final_logit_softcapping", None) is None
             and getattr(config, "logit_scale", None) is None
         )
+
+
+def _cut(text: str, stop: tuple[str, ...]) -> str:
+    """Text up to the first stop string (generation may run past it inside a batch)."""
+    positions = [text.find(marker) for marker in stop if marker and marker in text]
+    return text[: min(positions)] if positions else text

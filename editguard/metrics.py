@@ -1,32 +1,63 @@
 """Metrics and scores: per-example outcomes and how they aggregate.  Plain Python, no model.
 
-A ``Score`` keeps every example's outcome keyed by example id, not just the mean, so a base and an
-edited model can be compared on exactly the same examples.
+A ``Score`` keeps every example's outcome keyed by example id, not just the aggregate, so a base and an
+edited model can be compared on exactly the same examples.  Most outcomes are one number per example
+(1/0 for accuracy, a ROUGE value); entity F1 keeps counts per example, because F1 is not a mean of
+per-sentence F1s.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
+
+Outcome = float | list[float]
 
 
 @dataclass(frozen=True)
 class Metric:
     name: str
     description: str
-    aggregate: Callable[[Sequence[float]], float]
+    aggregate: Callable[[Sequence[Outcome]], float]
     higher_is_better: bool = True
 
 
-def mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
+def mean(values: Sequence[Outcome]) -> float:
+    numbers = [float(value) for value in values]  # type: ignore[arg-type]
+    return sum(numbers) / len(numbers) if numbers else 0.0
+
+
+def micro_f1(counts: Sequence[Outcome]) -> float:
+    """Counts per example are (true positives, predicted, gold); 1.0 when nothing was there to find."""
+    true_positives = sum(count[0] for count in counts)  # type: ignore[index]
+    denominator = sum(count[1] + count[2] for count in counts)  # type: ignore[index]
+    return 2 * true_positives / denominator if denominator else 1.0
+
+
+def macro_recall(counts: Sequence[Outcome]) -> float:
+    """Counts per example are (found, gold) pairs per type; recall per type, averaged over the types present."""
+    if not counts:
+        return 0.0
+    width = len(counts[0])  # type: ignore[arg-type]
+    recalls = []
+    for column in range(0, width, 2):
+        found = sum(count[column] for count in counts)  # type: ignore[index]
+        gold = sum(count[column + 1] for count in counts)  # type: ignore[index]
+        if gold:
+            recalls.append(found / gold)
+    return sum(recalls) / len(recalls) if recalls else 0.0
 
 
 METRICS: Mapping[str, Metric] = MappingProxyType(
     {
-        "accuracy": Metric("accuracy", "fraction of examples whose highest-likelihood choice is the gold one", mean),
+        "accuracy": Metric("accuracy", "fraction of examples answered right", mean),
+        "exact_match": Metric("exact_match", "fraction of answers equal to a gold answer after SQuAD normalisation", mean),
+        "recall@1": Metric("recall@1", "fraction of examples whose top-ranked option is the gold one", mean),
+        "rouge": Metric("rouge", "mean over examples of the mean of ROUGE-1/2/L F", mean),
+        "entity_f1": Metric("entity_f1", "entity-level micro F1 (seqeval's definition)", micro_f1),
+        "study_entity_recall": Metric("study_entity_recall", "the study's NER score: substring recall, macro over types", macro_recall),
     }
 )
 
@@ -42,7 +73,9 @@ def get_metric(name: str) -> Metric:
 class Score:
     ability: str
     metric: str
-    outcomes: Mapping[str, float]  # example id -> outcome (1.0 right / 0.0 wrong for accuracy)
+    outcomes: Mapping[str, Outcome]  # example id -> outcome
+    unparsed: int = 0  # examples whose output could not be parsed (counted as wrong)
+    extras: Mapping[str, float] = field(default_factory=dict)  # secondary metrics, e.g. MRR
 
     @property
     def n(self) -> int:
@@ -51,6 +84,10 @@ class Score:
     @property
     def value(self) -> float:
         return get_metric(self.metric).aggregate([self.outcomes[key] for key in sorted(self.outcomes)])
+
+    @property
+    def unparsed_rate(self) -> float:
+        return self.unparsed / self.n if self.n else 0.0
 
     def restricted_to(self, ids: Sequence[str]) -> Score:
         """The same score over a subset of its examples (all of ``ids`` must be present)."""

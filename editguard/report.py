@@ -29,6 +29,9 @@ class Row:
     note: str = ""
     edit: str = ""  # how the edit was obtained, for the summary line
     edit_reused: bool | None = None
+    metric: str = ""
+    chance: float | None = None
+    unparsed: float | None = None  # fraction of the edited model's outputs that could not be parsed
 
     @property
     def difference(self) -> float | None:
@@ -52,16 +55,19 @@ def _number(value: float | None, signed: bool = False) -> str:
 
 
 def table(rows: Sequence[Row]) -> list[str]:
-    header = ("ability", "dataset", "baseline", "edited", "diff", "tolerance", "n", "verdict")
+    header = ("ability", "dataset", "metric", "chance", "baseline", "edited", "diff", "tolerance", "n", "unparsed", "verdict")
     body = [
         (
             row.ability,
             row.dataset,
+            row.metric,
+            _number(row.chance),
             _number(row.baseline),
             _number(row.edited),
             _number(row.difference, signed=True),
             _number(row.tolerance),
             "-" if row.n is None else str(row.n),
+            "-" if row.unparsed is None else f"{row.unparsed:.0%}",
             row.verdict.upper(),
         )
         for row in sorted(rows, key=lambda r: r.ability)
@@ -69,7 +75,7 @@ def table(rows: Sequence[Row]) -> list[str]:
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
 
     def render(line: Sequence[str]) -> str:
-        return "  ".join(cell.ljust(width) if i < 2 else cell.rjust(width) for i, (cell, width) in enumerate(zip(line, widths))).rstrip()
+        return "  ".join(cell.ljust(width) if i < 3 else cell.rjust(width) for i, (cell, width) in enumerate(zip(line, widths))).rstrip()
 
     return [render(header), "  ".join("-" * width for width in widths), *map(render, body)]
 

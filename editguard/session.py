@@ -46,12 +46,28 @@ class EditInfo:
 
 
 def sample(examples: list[Example], limit: int | None) -> list[Example]:
-    """A fixed, seeded sample of ``limit`` examples (all when None), in a stable order."""
+    """A fixed, seeded sample of ``limit`` examples, stratified by label, in the data's order.
+
+    Each stratum keeps its share of the sample (largest remainders break ties in stratum order); within
+    a stratum, examples are taken in the order of a hash of their id, so the sample does not depend on
+    the order of the file, the run or the worker.
+    """
     if limit is None or limit >= len(examples):
         return list(examples)
-    keyed = sorted(examples, key=lambda e: hashlib.sha256(f"{SAMPLE_SEED}|{e.id}".encode()).hexdigest())
-    chosen = {e.id for e in keyed[:limit]}
+    strata: dict[str, list[Example]] = {}
+    for example in examples:
+        strata.setdefault(example.stratum, []).append(example)
+    quotas = {key: limit * len(members) / len(examples) for key, members in sorted(strata.items())}
+    counts = {key: int(quota) for key, quota in quotas.items()}
+    by_remainder = sorted(quotas, key=lambda key: (-(quotas[key] - counts[key]), key))
+    for key in by_remainder[: limit - sum(counts.values())]:
+        counts[key] += 1
+    chosen = {e.id for key, members in strata.items() for e in sorted(members, key=_sample_order)[: counts[key]]}
     return [e for e in examples if e.id in chosen]
+
+
+def _sample_order(example: Example) -> str:
+    return hashlib.sha256(f"{SAMPLE_SEED}|{example.id}".encode()).hexdigest()
 
 
 def library_versions() -> dict[str, str]:
@@ -68,6 +84,7 @@ class Session:
     worker_index: int = 0
     worker_count: int = 1
     _scores: dict[tuple[str, bool], Score] = field(default_factory=dict)
+    _examples: dict[tuple[str, str], list[Example]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ abilities
 
@@ -78,12 +95,32 @@ class Session:
             get_task(name)  # unknown names fail here, with a suggestion
         return tuple(sorted(names))
 
+    def task(self, ability: str) -> Task:
+        return get_task(ability, self.settings.protocol)
+
+    def data_source(self, ability: str) -> str:
+        return self.settings.data.get(ability, "probe")
+
+    def all_examples(self, task: Task) -> list[Example]:
+        """Every example of the ability's data source, loaded once per process."""
+        key = (task.name, task.protocol)
+        if key not in self._examples:
+            from editguard.tasks.sources import load_records, parse_data_source
+
+            source = self.data_source(task.name)
+            try:
+                records = load_records(task.name, parse_data_source(source))
+                self._examples[key] = task.examples(records)
+            except (ValueError, OSError, ImportError) as error:  # schema, missing file, no `datasets`
+                raise GateProblem(f"cannot load the {task.name} data ({source}): {error}") from None
+        return self._examples[key]
+
     def examples(self, task: Task) -> list[Example]:
-        return sample(task.examples(), self.settings.limit)
+        return sample(self.all_examples(task), self.settings.limit)
 
     def task_fingerprint(self, task: Task) -> str:
-        """Version, prompt and the full probe data (not the sample: a smaller sample reuses the baseline)."""
-        return task.fingerprint(task.examples())
+        """Version, protocol, prompt and the full data (not the sample: a smaller sample reuses the baseline)."""
+        return task.fingerprint(self.all_examples(task))
 
     # ------------------------------------------------------------------ models
 
@@ -159,24 +196,18 @@ class Session:
         if key not in self._scores:
             if edited:
                 with self.edited():
-                    self._scores[key] = self._score_now(get_task(ability))
+                    self._scores[key] = self._score_now(self.task(ability))
             else:
-                self._scores[key] = self._score_now(get_task(ability))
+                self._scores[key] = self._score_now(self.task(ability))
         return self._scores[key]
 
     def _score_now(self, task: Task) -> Score:
-        from editguard.evaluator import Evaluator, LoglikelihoodRequest
+        from editguard.evaluator import Evaluator
 
-        examples = self.examples(task)
         evaluator = Evaluator(self.base.model, self.base.tokenizer)
-        requests = [LoglikelihoodRequest(e.prompt, choice) for e in examples for choice in e.choices]
-        loglikelihoods = iter(evaluator.loglikelihood(requests))
-        outcomes = {}
-        for example in examples:
-            scores = [next(loglikelihoods) for _ in example.choices]
-            predicted = max(range(len(scores)), key=lambda index: (scores[index], -index))
-            outcomes[example.id] = 1.0 if predicted == example.gold else 0.0
-        return Score(task.name, task.metric, outcomes)
+        examples = self.examples(task)
+        scorer = _score_choices if task.kind == "choice" else _score_generations
+        return scorer(task, examples, evaluator)
 
     # ------------------------------------------------------------------ baselines and verdicts
 
@@ -185,7 +216,7 @@ class Session:
         return BaselineStore(self.settings.baselines)
 
     def record_baseline(self, ability: str) -> tuple[Baseline, str]:
-        task = get_task(ability)
+        task = self.task(ability)
         score = self.score(ability, edited=False)
         baseline = Baseline(
             ability=ability,
@@ -198,15 +229,20 @@ class Session:
             model=self.base.name,
             model_fingerprint=self.base.fingerprint,
             versions=library_versions(),
+            protocol=task.protocol,
+            data=self.data_source(ability),
+            unparsed=score.unparsed,
+            extras=dict(score.extras),
         )
         return baseline, str(self.store.write(baseline))
 
     def baseline(self, ability: str) -> Baseline:
         """The stored baseline, checked against the current task and base; GateProblem otherwise."""
-        task = get_task(ability)
-        path = self.store.path(self.base.name, ability)
+        task = self.task(ability)
+        task_fingerprint = self.task_fingerprint(task)  # loads the data: a data problem is reported first
+        path = self.store.path(self.base.name, ability, task.protocol)
         try:
-            baseline = self.store.read(self.base.name, ability)
+            baseline = self.store.read(self.base.name, ability, task.protocol)
         except BaselineError as error:
             raise GateProblem(str(error)) from None
         if baseline is None:
@@ -217,7 +253,7 @@ class Session:
         why = staleness(
             baseline,
             task_version=task.version,
-            task_fingerprint=self.task_fingerprint(task),
+            task_fingerprint=task_fingerprint,
             model_fingerprint=self.base.fingerprint,
         )
         if why:
@@ -230,7 +266,7 @@ class Session:
         missing = sorted(set(observed.outcomes) - set(baseline.outcomes))
         if missing:
             raise GateProblem(
-                f"baseline {self.store.path(self.base.name, ability)} lacks example {missing[0]!r} "
+                f"baseline {self.store.path(self.base.name, ability, self.settings.protocol)} lacks example {missing[0]!r} "
                 f"(it was recorded with a smaller --editguard-limit); re-record it with --editguard-update-baselines"
             )
         base_score = Score(ability, baseline.metric, dict(baseline.outcomes)).restricted_to(sorted(observed.outcomes))
@@ -240,15 +276,23 @@ class Session:
 
 def gate_row(session: Session, ability: str) -> tuple[Row, str | None]:
     """Run the gate for one ability: the report row, and the failure message when it must fail."""
-    task = get_task(ability)
+    task = session.task(ability)
+    try:
+        return _gate_row(session, task)
+    except GateProblem as problem:
+        return Row(ability, task.dataset, "error", note=str(problem), metric=task.metric, chance=task.chance), str(problem)
+
+
+def _gate_row(session: Session, task: Task) -> tuple[Row, str | None]:
+    ability = task.name
     if session.settings.update_baselines:
         baseline, path = session.record_baseline(ability)
-        row = Row(ability, task.dataset, "recorded", baseline=baseline.score, n=baseline.n, note=f"wrote {path}")
+        row = Row(
+            ability, task.dataset, "recorded", baseline=baseline.score, n=baseline.n, note=f"wrote {path}",
+            metric=task.metric, chance=task.chance, unparsed=baseline.unparsed / baseline.n if baseline.n else 0.0,
+        )  # fmt: skip
         return row, None
-    try:
-        verdict, baseline = session.verdict(ability)
-    except GateProblem as problem:
-        return Row(ability, task.dataset, "error", note=str(problem)), str(problem)
+    verdict, _ = session.verdict(ability)
     _, info = session.edit
     row = Row(
         ability,
@@ -260,8 +304,55 @@ def gate_row(session: Session, ability: str) -> tuple[Row, str | None]:
         n=verdict.n,
         edit=info.description,
         edit_reused=info.reused,
+        metric=task.metric,
+        chance=task.chance,
+        unparsed=session.score(ability, edited=True).unparsed_rate,
     )
     if verdict.passed:
         return row, None
-    path = str(session.store.path(session.base.name, ability))
+    path = str(session.store.path(session.base.name, ability, task.protocol))
     return row, failure_message(verdict, dataset=task.dataset, baseline_file=path)
+
+
+# ----------------------------------------------------------------------------- scoring by kind
+
+
+def _score_choices(task: Task, examples: list[Example], evaluator: Any) -> Score:
+    """Pick the continuation with the highest log-likelihood (per token when length-normalised)."""
+    from editguard.evaluator import LoglikelihoodRequest
+    from editguard.scorers import reciprocal_rank
+
+    requests = [LoglikelihoodRequest(e.prompt, choice) for e in examples for choice in e.choices]
+    results = iter(evaluator.loglikelihood_with_lengths(requests))
+    outcomes, ranks = {}, []
+    for example in examples:
+        pairs = [next(results) for _ in example.choices]
+        scores = [total / length if task.length_normalized else total for total, length in pairs]
+        predicted = max(range(len(scores)), key=lambda index: (scores[index], -index))
+        outcomes[example.id] = 1.0 if predicted == example.gold else 0.0
+        ranks.append(reciprocal_rank(scores, example.gold))
+    return Score(task.name, task.metric, outcomes, extras={"mrr": round(sum(ranks) / len(ranks), 6) if ranks else 0.0})
+
+
+def _score_generations(task: Task, examples: list[Example], evaluator: Any) -> Score:
+    """Generate greedily for every prompt of every example, then let the task score the outputs."""
+    from editguard.evaluator import GenerationRequest
+
+    chat = task.chat and bool(getattr(evaluator.tokenizer, "chat_template", None))
+    requests = [
+        GenerationRequest(_render(prompt, evaluator.tokenizer, chat), task.max_new_tokens, task.stop, not chat)
+        for example in examples
+        for prompt in example.prompts
+    ]
+    outputs = iter(evaluator.generate(requests))
+    grouped = [[next(outputs) for _ in example.prompts] for example in examples]
+    scored = task.score_outputs(examples, grouped)
+    outcomes = {example.id: result.outcome for example, result in zip(examples, scored)}
+    return Score(task.name, task.metric, outcomes, unparsed=sum(not result.parsed for result in scored))
+
+
+def _render(prompt: str, tokenizer: Any, chat: bool) -> str:
+    if not chat:
+        return prompt
+    messages = [{"role": "user", "content": prompt}]
+    return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))

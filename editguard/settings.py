@@ -18,6 +18,8 @@ from typing import Any
 
 DEFAULT_TOLERANCE = 0.05
 DEVICES = ("auto", "cpu", "cuda")
+PROTOCOLS = ("default", "study")  # kept equal to editguard.tasks.PROTOCOLS (checked by a test)
+DATA_KINDS = ("probe", "hf", "file", "study")
 
 
 def default_cache_dir() -> Path:
@@ -79,6 +81,23 @@ def parse_edits(text: str) -> str:
     raise argparse.ArgumentTypeError(f"edits file {text!r} does not exist; give an edit-requests JSONL file or 'demo'")
 
 
+def parse_protocol(text: str) -> str:
+    if text not in PROTOCOLS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a protocol; use one of {', '.join(PROTOCOLS)}")
+    return text
+
+
+def parse_data(text: str) -> tuple[str, str]:
+    """``ABILITY=SOURCE``: probe, hf:NAME[/CONFIG][:SPLIT], file:PATH or study:PATH."""
+    ability, sep, source = str(text).partition("=")
+    if not sep or not ability.strip() or not source.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not ABILITY=SOURCE, e.g. sentiment=file:sst2.tsv")
+    kind = source.strip().partition(":")[0]
+    if kind not in DATA_KINDS:
+        raise argparse.ArgumentTypeError(f"{text!r}: the source must start with one of {', '.join(k + ':' for k in DATA_KINDS[1:])} or be 'probe'")
+    return ability.strip(), source.strip()
+
+
 def parse_abilities(text: str) -> tuple[str, ...]:
     names = tuple(sorted({name.strip() for name in str(text).split(",") if name.strip()}))
     if not names:
@@ -116,6 +135,8 @@ class Settings:
     cache_dir: Path = field(default_factory=default_cache_dir)
     report: Path | None = None
     abilities: tuple[str, ...] | None = None  # None: every registered ability
+    protocol: str = "default"
+    data: Mapping[str, str] = field(default_factory=dict)  # ability -> data source (default: probe)
 
     def tolerance_for(self, ability: str) -> float:
         return self.tolerances.get(ability, self.tolerance)
@@ -155,6 +176,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("cache_dir", "folder for converted models and computed edits (default: $EDITGUARD_CACHE_DIR or ~/.cache/editguard)", Path, metavar="DIR"),
     Option("report", "write the per-ability results as JSON to this file", Path, metavar="FILE"),
     Option("abilities", "comma-separated abilities to gate (default: all)", parse_abilities, metavar="NAMES"),
+    Option("protocol", "default (correct scoring) or study (the reference study's prompts and scorers, flaws included)", parse_protocol, metavar="NAME"),
+    Option("data", "data for one ability: ABILITY=probe|hf:NAME[/CONFIG][:SPLIT]|file:PATH|study:PATH; repeatable (default: the embedded probe sets)", parse_data, repeat=True, metavar="ABILITY=SOURCE"),
 )
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -206,6 +229,8 @@ def _parsed(option: Option, raw: Any, origin: str, *, base: Path) -> Any:
     items = raw if option.repeat and isinstance(raw, list) else [raw]
     if option.name == "tolerance" and isinstance(raw, Mapping):
         items = [f"{key}={value}" if key != "default" else str(value) for key, value in raw.items()]
+    if option.name == "data" and isinstance(raw, Mapping):
+        items = [f"{key}={_anchored_source(str(value), base)}" for key, value in raw.items()]
     if option.name in _PATHS:
         items = [item if str(item) == "demo" else str(base / str(item)) for item in items]
     try:
@@ -213,6 +238,14 @@ def _parsed(option: Option, raw: Any, origin: str, *, base: Path) -> Any:
     except argparse.ArgumentTypeError as error:
         raise SettingsError(f"{origin}: {error}") from None
     return parsed if option.repeat else parsed[0]
+
+
+def _anchored_source(source: str, base: Path) -> str:
+    """file:/study: paths in a configuration file are relative to the rootdir."""
+    kind, sep, path = source.partition(":")
+    if kind in ("file", "study") and sep and not Path(path).is_absolute():
+        return f"{kind}:{base / path}"
+    return source
 
 
 def _anchored(name: str, value: Any, base: Path) -> Any:
@@ -224,6 +257,7 @@ def _anchored(name: str, value: Any, base: Path) -> Any:
 
 
 def _assemble(values: dict[str, Any]) -> Settings:
+    values["data"] = dict(values.pop("data", []))
     tolerances = values.pop("tolerance", [])
     overall = [value for ability, value in tolerances if ability is None]
     per_ability = {ability: value for ability, value in tolerances if ability is not None}

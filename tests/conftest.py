@@ -6,7 +6,16 @@ from typing import Any
 
 import pytest
 
+# pytester's in-process runs restore sys.modules afterwards, dropping whatever the inner run imported
+# first; re-importing torch's C extension later crashes the interpreter.  Import the heavy stack here
+# so every inner run finds it already loaded.
+import torch  # noqa: F401
+import transformers  # noqa: F401
+
+from editguard.editing.easyedit_compat import import_easyeditor
 from editguard.models import EMBEDDED_DEFAULT, TINY, load_model
+
+import_easyeditor()
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 
 LIMIT = "24"
+# Two log-likelihood abilities and one generation ability keep each run to seconds; the full gate's
+# eight abilities run in test_full_gate.py.
+ABILITIES = "closed_qa,open_qa,sentiment"
 GATE = (
     "--pyargs", "editguard.gate", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
-    "--editguard-device", "cpu", "--editguard-limit", LIMIT,
+    "--editguard-device", "cpu", "--editguard-limit", LIMIT, "--editguard-abilities", ABILITIES,
 )  # fmt: skip
 
 
@@ -47,21 +50,21 @@ def _degrading_delta(smollm2: Any, path: Path) -> Path:
 def test_lifecycle(project: pytest.Pytester, smollm2: Any) -> None:
     # 1. no baseline: every ability fails and says how to record
     result = _gate(project)
-    result.assert_outcomes(failed=2)
+    result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines(["*no baseline for closed_qa*--editguard-update-baselines*"])
 
     # 2. record: passes and writes one file per ability
     result = _gate(project, "--editguard-update-baselines")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
     baselines = project.path / "baselines" / "smollm2-135m-instruct"
-    assert sorted(p.name for p in baselines.iterdir()) == ["closed_qa.json", "sentiment.json"]
+    assert sorted(p.name for p in baselines.iterdir()) == ["closed_qa.json", "open_qa.json", "sentiment.json"]
     recorded = json.loads((baselines / "sentiment.json").read_text())
     assert recorded["n"] == int(LIMIT) and recorded["model_fingerprint"] == smollm2.fingerprint
     assert len(recorded["outcomes"]) == int(LIMIT)
 
     # 3. the demo ROME edits keep both abilities within tolerance, and the cached edit is reused
     result = _gate(project, "--editguard-report", "report.json")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*edit: 3 ROME edits from demo edits*reused from the edit cache*", "*sentiment*SST-2*PASS*"])
     report = _report(project.path / "report.json")
     assert report["sentiment"]["baseline"] == recorded["score"]
@@ -81,20 +84,20 @@ def test_lifecycle(project: pytest.Pytester, smollm2: Any) -> None:
     recorded["task_fingerprint"] = "0000000000000000"
     (baselines / "sentiment.json").write_text(json.dumps(recorded))
     result = _gate(project)
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*sentiment.json is stale: the task's data or prompt changed*--editguard-update-baselines*"])
 
     # 6. update again: passes, and the stale file is replaced
-    _gate(project, "--editguard-update-baselines").assert_outcomes(passed=2)
-    _gate(project).assert_outcomes(passed=2)
+    _gate(project, "--editguard-update-baselines").assert_outcomes(passed=3)
+    _gate(project).assert_outcomes(passed=3)
 
 
 def test_xdist_gives_the_same_verdicts(project: pytest.Pytester) -> None:
-    _gate(project, "--editguard-update-baselines").assert_outcomes(passed=2)
+    _gate(project, "--editguard-update-baselines").assert_outcomes(passed=3)
     serial = _gate(project, "--editguard-report", "serial.json")
-    serial.assert_outcomes(passed=2)
+    serial.assert_outcomes(passed=3)
     parallel = project.runpytest_subprocess(*GATE, "-n", "2", "--editguard-report", "parallel.json")
-    parallel.assert_outcomes(passed=2)
+    parallel.assert_outcomes(passed=3)
     parallel.stdout.fnmatch_lines(["*sentiment*SST-2*PASS*"])
     strip = lambda rows: {k: {f: v for f, v in row.items() if f != "edit_reused"} for k, row in rows.items()}  # noqa: E731
     assert strip(_report(project.path / "serial.json")) == strip(_report(project.path / "parallel.json"))
@@ -131,7 +134,7 @@ def test_conflicting_options_are_a_usage_error(pytester: pytest.Pytester, tmp_pa
 
 
 def test_users_own_tests_get_the_fixtures(project: pytest.Pytester) -> None:
-    _gate(project, "--editguard-update-baselines").assert_outcomes(passed=2)
+    _gate(project, "--editguard-update-baselines", "--editguard-abilities", "sentiment").assert_outcomes(passed=1)
     project.makepyfile(
         test_mine="""
         import torch
@@ -166,3 +169,25 @@ def test_n_auto_starts_one_worker_per_gpu(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-n", "auto", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*3 workers*"])
     result.assert_outcomes(passed=1)
+
+
+def test_study_protocol_and_a_local_data_file(project: pytest.Pytester) -> None:
+    """The study protocol keeps its own baselines; a local file in the HF schema replaces a probe set."""
+    rows = ['{"idx": %d, "sentence": "%s", "label": %d}' % (i, text, label) for i, (text, label) in enumerate(
+        [("a wonderful, moving film", 1), ("dull and far too long", 0), ("a joy from start to finish", 1), ("a tedious mess", 0)]
+    )]  # fmt: skip
+    (project.path / "sst2.jsonl").write_text("\n".join(rows) + "\n")
+    args = ("--editguard-abilities", "sentiment", "--editguard-data", "sentiment=file:sst2.jsonl")
+    _gate(project, *args, "--editguard-update-baselines").assert_outcomes(passed=1)
+    _gate(project, *args, "--editguard-protocol", "study", "--editguard-update-baselines").assert_outcomes(passed=1)
+    folder = project.path / "baselines" / "smollm2-135m-instruct"
+    assert sorted(p.name for p in folder.iterdir()) == ["sentiment.json", "sentiment.study.json"]
+    assert json.loads((folder / "sentiment.json").read_text())["n"] == 4
+    _gate(project, *args, "--editguard-protocol", "study").assert_outcomes(passed=1)
+
+
+def test_a_malformed_data_file_fails_with_file_record_and_field(project: pytest.Pytester) -> None:
+    (project.path / "bad.jsonl").write_text('{"idx": 0, "sentence": "fine", "label": 1}\n{"idx": 1, "label": 0}\n')
+    result = _gate(project, "--editguard-abilities", "sentiment", "--editguard-data", "sentiment=file:bad.jsonl")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*cannot load the sentiment data (file:bad.jsonl)*bad.jsonl, record 2, field 'sentence'*"])

@@ -1,37 +1,48 @@
-"""Closed-domain QA (BoolQ): a yes/no question about a passage.  Scored by the answer word's likelihood."""
+"""Closed-domain QA (BoolQ): a yes/no question about a passage.
+
+default: the log-likelihood of " No" / " Yes" after the passage and the question.  Capitalised:
+         SmolLM2 puts far more mass on " Yes"/" No" after "Answer:", and lower case left it answering
+         " no" to every probe.
+study:   the study's instruction prompt, one greedy token, which must be exactly yes or no.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from editguard.tasks.common import label_scorer, text
 from editguard.tasks.registry import Example, Task, register
 
 TEMPLATE = "{passage}\nQuestion: {question}?\nAnswer:"
-# Capitalised: SmolLM2 puts far more mass on " Yes"/" No" after "Answer:", and lower case left it
-# answering " no" to every probe.
 CHOICES = (" No", " Yes")  # index = int(answer)
+STUDY_TEMPLATE = (
+    "Please answer the given question based on the passage. The answer should be exact 'yes' or 'no'. "
+    "passage: {passage} question: {question}. answer:"
+)
+
+
+def _id(index: int, record: Mapping[str, Any]) -> str:
+    return str(record.get("idx", index))
 
 
 def to_example(index: int, record: Mapping[str, Any]) -> Example:
-    return Example(
-        id=str(record.get("idx", index)),
-        prompt=TEMPLATE.format(passage=record["passage"].strip(), question=record["question"].strip().rstrip("?")),
-        choices=CHOICES,
-        gold=int(bool(record["answer"])),
-    )
+    answer = int(bool(record["answer"]))
+    prompt = TEMPLATE.format(passage=text(record, "passage"), question=text(record, "question").rstrip("?"))
+    return Example(_id(index, record), (prompt,), CHOICES, answer, stratum=str(answer))
 
 
-TASK = register(
+def to_study_example(index: int, record: Mapping[str, Any]) -> Example:
+    answer = int(bool(record["answer"]))
+    prompt = STUDY_TEMPLATE.format(passage=record["passage"], question=record["question"])
+    return Example(_id(index, record), (prompt,), target=answer, stratum=str(answer))
+
+
+COMMON = dict(name="closed_qa", dataset="BoolQ", description="yes/no questions answered from a passage", metric="accuracy", chance=0.5)
+register(
+    Task(**COMMON, version=1, protocol="default", kind="choice", template=TEMPLATE, to_example=to_example),
     Task(
-        name="closed_qa",
-        version=1,
-        dataset="BoolQ",
-        description="yes/no questions answered from a passage",
-        metric="accuracy",
-        template=TEMPLATE,
-        choices=CHOICES,
-        to_example=to_example,
-        probe_file="closed_qa.jsonl",
-    )
-)
+        **COMMON, version=1, protocol="study", kind="generate", template=STUDY_TEMPLATE, to_example=to_study_example,
+        score=label_scorer({"no": 0, "yes": 1}), max_new_tokens=1,
+    ),
+)  # fmt: skip

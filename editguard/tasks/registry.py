@@ -1,20 +1,25 @@
-"""The task registry: one record per general ability, carrying everything about it.
+"""The task registry: one record per (ability, protocol), carrying everything about it.
 
-A task turns dataset records into ``Example``s (a prompt, its answer choices, the gold index) and
-names its metric.  Its fingerprint covers its version, its prompt template and the exact examples,
-so a baseline recorded under other data or another prompt is recognised as stale.
+A task turns dataset records into ``Example``s and says how to score them: by the log-likelihood of
+answer choices (``kind="choice"``) or by greedy generation and a scorer (``kind="generate"``).  Each
+ability has two protocols: ``default`` (correct, documented in its module) and ``study`` (the reference
+study's prompts byte for byte and its scoring, flaws included, for comparison with its numbers).
+
+A task's fingerprint covers its version, protocol, prompt template and the exact examples, so a
+baseline recorded under other data or another prompt is recognised as stale.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from editguard.fingerprint import fingerprint
+
+PROTOCOLS = ("default", "study")
+Outcome = float | list[float]
 
 
 class UnknownTaskError(KeyError):
@@ -25,9 +30,23 @@ class UnknownTaskError(KeyError):
 @dataclass(frozen=True)
 class Example:
     id: str
-    prompt: str
-    choices: tuple[str, ...]
-    gold: int
+    prompts: tuple[str, ...]  # choice tasks: one context; generation tasks: one or more prompts
+    choices: tuple[str, ...] = ()  # choice tasks: the continuations compared
+    gold: int | None = None  # choice tasks: index of the right continuation
+    target: Any = None  # generation tasks: what the scorer compares the outputs with (JSON-able)
+    stratum: str = ""  # label used for stratified sampling
+
+    @property
+    def prompt(self) -> str:
+        return self.prompts[0]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A scorer's verdict on one example: its outcome, and whether the output could be parsed at all."""
+
+    outcome: Outcome
+    parsed: bool = True
 
 
 @dataclass(frozen=True)
@@ -36,60 +55,84 @@ class Task:
     version: int
     dataset: str  # the real dataset this ability stands for
     description: str
-    metric: str
-    template: str  # the prompt, with {field} placeholders filled from a record
-    choices: tuple[str, ...]
+    protocol: str
+    kind: str  # "choice" or "generate"
+    metric: str  # a name in editguard.metrics.METRICS
+    template: str  # the prompt template(s) as documented, {field} filled from a record
     to_example: Callable[[int, Mapping[str, Any]], Example]
-    probe_file: str  # the embedded probe set, in the real dataset's schema
+    chance: float  # the score of guessing (choice) or of an empty answer (generation)
+    score: Callable[[Example, Sequence[str]], Scored] | None = None  # generation tasks
+    chat: bool = False  # wrap generation prompts in the model's chat template, when it has one
+    max_new_tokens: int = 0
+    stop: tuple[str, ...] = ()
+    length_normalized: bool = False  # choice tasks: compare mean log-probability per token
+    # generation tasks whose scorer carries state across a sample (only the study's flawed QA matcher)
+    score_sample: Callable[[Sequence[Example], Sequence[Sequence[str]]], list[Scored]] | None = None
 
     @property
-    def chance(self) -> float:
-        return 1.0 / len(self.choices)
+    def key(self) -> tuple[str, str]:
+        return self.name, self.protocol
 
-    def probe_records(self) -> list[dict[str, Any]]:
-        text = (resources.files("editguard.tasks") / "data" / self.probe_file).read_text(encoding="utf-8")
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    def score_outputs(self, examples: Sequence[Example], outputs: Sequence[Sequence[str]]) -> list[Scored]:
+        """Score generated outputs (one list of outputs per example, one output per prompt), in order."""
+        if self.score_sample is not None:
+            return self.score_sample(examples, outputs)
+        assert self.score is not None, f"{self.key} is not a generation task"
+        return [self.score(example, output) for example, output in zip(examples, outputs)]
 
-    def examples(self) -> list[Example]:
-        return [self.to_example(index, record) for index, record in enumerate(self.probe_records())]
+    def examples(self, records: Sequence[Mapping[str, Any]]) -> list[Example]:
+        return [self.to_example(index, record) for index, record in enumerate(records)]
 
     def fingerprint(self, examples: Sequence[Example]) -> str:
-        """Digest of version, prompt and data: any change makes stored baselines stale."""
+        """Digest of version, protocol, prompt and data: any change makes stored baselines stale."""
         return fingerprint(
             {
                 "task": self.name,
                 "version": self.version,
+                "protocol": self.protocol,
                 "template": self.template,
-                "choices": self.choices,
-                "examples": [[e.id, e.prompt, e.choices, e.gold] for e in examples],
+                "decoding": [self.kind, self.chat, self.max_new_tokens, list(self.stop), self.length_normalized],
+                "examples": [[e.id, list(e.prompts), list(e.choices), e.gold, e.target] for e in examples],
             }
         )
 
 
-_REGISTRY: dict[str, Task] = {}
+_REGISTRY: dict[tuple[str, str], Task] = {}
 
 
-def register(task: Task) -> Task:
-    if task.name in _REGISTRY:
-        raise ValueError(f"task {task.name!r} is registered twice")
-    _REGISTRY[task.name] = task
-    return task
+def register(*tasks: Task) -> None:
+    for task in tasks:
+        if task.key in _REGISTRY:
+            raise ValueError(f"task {task.key} is registered twice")
+        _REGISTRY[task.key] = task
 
 
-def get_task(name: str) -> Task:
+def get_task(name: str, protocol: str = "default") -> Task:
     _load_builtin_tasks()
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, _REGISTRY, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known abilities: {', '.join(task_names())}"
+    if protocol not in PROTOCOLS:
+        raise UnknownTaskError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    if (name, protocol) not in _REGISTRY:
+        names = task_names()
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known abilities: {', '.join(names)}"
         raise UnknownTaskError(f"unknown ability {name!r}{hint}")
-    return _REGISTRY[name]
+    return _REGISTRY[name, protocol]
 
 
 def task_names() -> list[str]:
     """Registered abilities, sorted (xdist workers must collect the same order)."""
     _load_builtin_tasks()
-    return sorted(_REGISTRY)
+    return sorted({name for name, _ in _REGISTRY})
 
 
 def _load_builtin_tasks() -> None:
-    from editguard.tasks import closed_qa, sentiment  # noqa: F401  (each registers itself)
+    from editguard.tasks import (  # noqa: F401  (each module registers its tasks)
+        closed_qa,
+        dialogue,
+        ner,
+        nli,
+        open_qa,
+        reasoning,
+        sentiment,
+        summarization,
+    )

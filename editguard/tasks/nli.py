@@ -1,0 +1,47 @@
+"""Natural-language inference (RTE): does the premise entail the hypothesis?
+
+default: two fixed demonstrations, then the premise and the hypothesis as a yes/no question; the
+         log-likelihood of " Yes" / " No".  (Zero-shot with True/False, SmolLM2-135M scored 0.46 on 80
+         probes; this prompt 0.63.)
+study:   the study's prompt, one greedy token parsed as true or false.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from editguard.tasks.common import label_scorer, text
+from editguard.tasks.registry import Example, Task, register
+
+DEMONSTRATIONS = (
+    "The museum opened in 1990 and has welcomed over two million visitors.\n"
+    "Question: The museum has had visitors. Yes or No?\nAnswer: Yes\n\n"
+    "Anna sold her bicycle last week because she moved to a city with good trains.\n"
+    "Question: Anna bought a new bicycle last week. Yes or No?\nAnswer: No\n\n"
+)
+TEMPLATE = DEMONSTRATIONS + "{sentence1}\nQuestion: {sentence2} Yes or No?\nAnswer:"
+CHOICES = (" Yes", " No")  # index = RTE label: 0 entailment, 1 not_entailment
+STUDY_TEMPLATE = "{sentence1} entails the {sentence2}. True or False? answer:"
+
+
+def to_example(index: int, record: Mapping[str, Any]) -> Example:
+    label = int(record["label"])
+    prompt = TEMPLATE.format(sentence1=text(record, "sentence1"), sentence2=text(record, "sentence2"))
+    return Example(str(record.get("idx", index)), (prompt,), CHOICES, label, stratum=str(label))
+
+
+def to_study_example(index: int, record: Mapping[str, Any]) -> Example:
+    label = int(record["label"])
+    prompt = STUDY_TEMPLATE.format(sentence1=record["sentence1"], sentence2=record["sentence2"])
+    return Example(str(record.get("idx", index)), (prompt,), target=label, stratum=str(label))
+
+
+COMMON = dict(name="nli", dataset="RTE", description="does a premise entail a hypothesis", metric="accuracy", chance=0.5)
+register(
+    Task(**COMMON, version=1, protocol="default", kind="choice", template=TEMPLATE, to_example=to_example),
+    Task(
+        **COMMON, version=1, protocol="study", kind="generate", template=STUDY_TEMPLATE, to_example=to_study_example,
+        score=label_scorer({"true": 0, "false": 1}), max_new_tokens=1,
+    ),
+)  # fmt: skip

@@ -1,0 +1,23 @@
+"""The gate as the README's first command runs it: every ability, the embedded default, the demo ROME edits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+ABILITIES = ["closed_qa", "dialogue", "ner", "nli", "open_qa", "reasoning", "sentiment", "summarization"]
+
+
+def test_all_eight_abilities_gate_the_demo_edits(pytester: pytest.Pytester) -> None:
+    args = ("--pyargs", "editguard.gate", "-p", "no:cacheprovider", "--editguard-limit", "8", "--editguard-device", "cpu")
+    pytester.runpytest_inprocess(*args, "--editguard-update-baselines").assert_outcomes(passed=8)
+    # 8 examples per ability cannot resolve small drops (one flipped example is 0.125), so this test
+    # checks that all eight are scored and gated, with a tolerance wide enough for that noise.
+    result = pytester.runpytest_inprocess(*args, "--editguard-report", "report.json", "--editguard-tolerance", "0.5")
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(["*ability*dataset*metric*chance*baseline*edited*diff*tolerance*n*unparsed*verdict*"])
+    report = json.loads((pytester.path / "report.json").read_text())
+    assert [row["ability"] for row in report["abilities"]] == ABILITIES
+    assert report["passed"] is True
+    assert all(row["n"] == 8 and row["verdict"] == "pass" for row in report["abilities"])

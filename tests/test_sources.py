@@ -1,0 +1,457 @@
+from __future__ import annotations
+
+import json
+import sys
+import types
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from editguard.tasks.sources import (
+    ABILITIES,
+    DataSchemaError,
+    DataSource,
+    load_records,
+    parse_data_source,
+)
+
+DATA = Path(str(resources.files("editguard.tasks") / "data"))
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seed-formats"
+
+# The schema of each ability: field -> the Python type(s) of its value.
+SCHEMA_TYPES: dict[str, dict[str, type]] = {
+    "sentiment": {"idx": int, "sentence": str, "label": int},
+    "closed_qa": {"question": str, "title": str, "answer": bool, "passage": str},
+    "nli": {"idx": int, "sentence1": str, "sentence2": str, "label": int},
+    "open_qa": {"question": str, "answer": list, "passage": str},
+    "reasoning": {"question": str, "answer": str},
+    "dialogue": {"id": str, "article": str, "options": list, "answers": str},
+    "summarization": {"id": str, "dialogue": str, "summary": str},
+    "ner": {"id": str, "tokens": list, "ner_tags": list},
+}
+
+# (path under task-data, ability, records in the sample: counted by hand from the files)
+STUDY_SAMPLES = [
+    ("test-SentimentAnalysis.tsv", "sentiment", 30),
+    ("test-NLI.tsv", "nli", 30),
+    ("test-ClosedDomainQA.jsonl", "closed_qa", 30),
+    ("test-OpenDomainQA.jsonl", "open_qa", 30),
+    ("test-reasoning.jsonl", "reasoning", 30),
+    ("test-dialogue", "dialogue", 30),
+    ("test-summarization.json", "summarization", 30),
+    ("test-NER.txt", "ner", 39),  # 39 sentences in 3 documents
+]
+
+
+def assert_in_schema(ability: str, records: list[dict[str, Any]]) -> None:
+    for record in records:
+        assert list(record) == list(SCHEMA_TYPES[ability])
+        for field, kind in SCHEMA_TYPES[ability].items():
+            assert isinstance(record[field], kind), (field, record[field])
+
+
+def write(path: Path, text: str) -> DataSource:
+    path.write_text(text, encoding="utf-8")
+    return DataSource("file", path=str(path))
+
+
+def jsonl(path: Path, rows: list[dict[str, Any]]) -> DataSource:
+    return write(path, "".join(json.dumps(row) + "\n" for row in rows))
+
+
+# --- the reference study's files ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def seed() -> Path:
+    folder = SEED / "task-data"
+    if not folder.is_dir():
+        pytest.skip(f"the study's sample files are not here ({folder})")
+    return folder
+
+
+def study(seed: Path, name: str, ability: str) -> list[dict[str, Any]]:
+    return load_records(ability, parse_data_source(f"study:{seed / name}"))
+
+
+@pytest.mark.parametrize(("name", "ability", "count"), STUDY_SAMPLES)
+def test_every_study_sample_loads_into_its_ability_schema(seed: Path, name: str, ability: str, count: int) -> None:
+    records = study(seed, name, ability)
+    assert len(records) == count
+    assert_in_schema(ability, records)
+
+
+def test_every_study_sample_is_covered(seed: Path) -> None:
+    assert sorted(path.name for path in seed.iterdir()) == sorted(name for name, _, _ in STUDY_SAMPLES)
+    assert sorted(ability for _, ability, _ in STUDY_SAMPLES) == list(ABILITIES)
+
+
+def test_study_nli_labels_are_glue_ids_and_index_becomes_idx(seed: Path) -> None:
+    records = study(seed, "test-NLI.tsv", "nli")
+    assert [record["idx"] for record in records] == list(range(30))
+    assert records[0]["label"] == 1  # not_entailment
+    assert records[1]["label"] == 0  # entailment
+    assert records[26]["sentence2"] == 'Lin Piao wrote the "Little Red Book".'  # bare quotes kept
+
+
+def test_study_sentiment_counts_positions_and_keeps_sentences_verbatim(seed: Path) -> None:
+    records = study(seed, "test-SentimentAnalysis.tsv", "sentiment")
+    assert [record["idx"] for record in records] == list(range(30))
+    assert records[0] == {"idx": 0, "sentence": "it 's a charming and often affecting journey . ", "label": 1}
+
+
+def test_study_dialogue_files_come_in_natural_order(seed: Path) -> None:
+    records = study(seed, "test-dialogue", "dialogue")
+    assert [record["id"] for record in records] == [f"dev_{n}" for n in range(1, 31)]
+
+
+def test_study_open_qa_passage_is_the_first_output_without_its_leading_blank_lines(seed: Path) -> None:
+    records = study(seed, "test-OpenDomainQA.jsonl", "open_qa")
+    assert records[0]["passage"].startswith("The first Nobel Prize in Physics")
+    assert all(record["passage"] == record["passage"].strip() for record in records)
+    assert records[0]["answer"] == ["Wilhelm Conrad Röntgen"]
+
+
+def test_study_ner_skips_docstart_and_maps_tags(seed: Path) -> None:
+    records = study(seed, "test-NER.txt", "ner")
+    assert [record["id"] for record in records] == [str(n) for n in range(39)]
+    assert records[0]["tokens"][:3] == ["CRICKET", "-", "LEICESTERSHIRE"]
+    assert records[0]["ner_tags"][:3] == [0, 0, 3]  # O O B-ORG
+    assert records[1] == {"id": "1", "tokens": ["LONDON", "1996-08-30"], "ner_tags": [5, 0]}
+    assert not any("-DOCSTART-" in record["tokens"] for record in records)
+
+
+def test_study_summarization_keeps_string_ids(seed: Path) -> None:
+    records = study(seed, "test-summarization.json", "summarization")
+    assert records[0]["id"] == "13817023"
+
+
+# --- the embedded probes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ability", ABILITIES)
+def test_every_probe_loads_unchanged(ability: str) -> None:
+    lines = (DATA / f"{ability}.jsonl").read_text(encoding="utf-8").splitlines()
+    raw = [json.loads(line) for line in lines if line]
+    records = load_records(ability, parse_data_source("probe"))
+    assert records == raw
+    assert_in_schema(ability, records)
+
+
+def test_abilities_are_the_probe_files_sorted() -> None:
+    assert ABILITIES == tuple(sorted(path.stem for path in DATA.glob("*.jsonl")))
+    assert len(ABILITIES) == 8
+
+
+def test_unknown_ability_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown ability 'sentimnet'"):
+        load_records("sentimnet", DataSource("probe"))
+
+
+# --- local files in the Hugging Face schema ---------------------------------------------------------------
+
+
+def test_jsonl_fills_idx_and_reads_string_labels(tmp_path: Path) -> None:
+    source = write(tmp_path / "s.jsonl", '{"sentence": "good", "label": "1"}\n\n{"sentence": "bad", "label": 0}\n')
+    assert load_records("sentiment", source) == [
+        {"idx": 0, "sentence": "good", "label": 1},
+        {"idx": 1, "sentence": "bad", "label": 0},
+    ]
+
+
+def test_jsonl_keeps_line_separator_characters_inside_strings(tmp_path: Path) -> None:
+    text = json.dumps({"question": "q", "answer": ["a\u2028b"]}, ensure_ascii=False) + "\n"
+    records = load_records("open_qa", write(tmp_path / "q.jsonl", text))
+    assert records == [{"question": "q", "answer": ["a\u2028b"], "passage": ""}]
+
+
+@pytest.mark.parametrize("wrap", [lambda rows: rows, lambda rows: {"version": 1, "data": rows}])
+def test_json_list_or_data_object(tmp_path: Path, wrap: Any) -> None:
+    rows = [{"dialogue": "A: hi", "summary": "A says hi."}, {"id": 13817023, "dialogue": "B: yo", "summary": "B."}]
+    source = write(tmp_path / "s.json", json.dumps(wrap(rows)))
+    records = load_records("summarization", source)
+    assert [record["id"] for record in records] == ["0", "13817023"]  # filled, and an int id made text
+
+
+def test_csv_super_glue_boolq_label_becomes_answer_and_title_is_filled(tmp_path: Path) -> None:
+    text = 'question,passage,idx,label\nis it wet,"Water, as ever, is wet.",0,1\nis fire cold,Fire is hot.,1,0\n'
+    records = load_records("closed_qa", write(tmp_path / "b.csv", text))
+    assert records == [
+        {"question": "is it wet", "title": "", "answer": True, "passage": "Water, as ever, is wet."},
+        {"question": "is fire cold", "title": "", "answer": False, "passage": "Fire is hot."},
+    ]
+
+
+def test_csv_boolean_column(tmp_path: Path) -> None:
+    text = "question,title,answer,passage\nq,T,True,p\nr,U,false,s\n"
+    records = load_records("closed_qa", write(tmp_path / "b.csv", text))
+    assert [record["answer"] for record in records] == [True, False]
+
+
+def test_csv_list_column_as_json_and_missing_passage(tmp_path: Path) -> None:
+    text = 'question,answer\nred planet,"[""Mars"", ""mars""]"\n'
+    records = load_records("open_qa", write(tmp_path / "nq.csv", text))
+    assert records == [{"question": "red planet", "answer": ["Mars", "mars"], "passage": ""}]
+
+
+def test_tsv_nli_label_names_and_unquoted_fields(tmp_path: Path) -> None:
+    text = (
+        "sentence1\tsentence2\tlabel\n"
+        '"Little Red Book" is by Lin Piao.\tLin Piao wrote it.\tentailment\n'
+        "A\tB\tnot_entailment\n"
+    )
+    records = load_records("nli", write(tmp_path / "rte.tsv", text))
+    assert records == [
+        {"idx": 0, "sentence1": '"Little Red Book" is by Lin Piao.', "sentence2": "Lin Piao wrote it.", "label": 0},
+        {"idx": 1, "sentence1": "A", "sentence2": "B", "label": 1},
+    ]
+
+
+def test_tsv_sentiment_numeric_columns(tmp_path: Path) -> None:
+    text = "idx\tsentence\tlabel\n7\tfine . \t1\r\n8\tdull .\t0\r\n"
+    records = load_records("sentiment", write(tmp_path / "sst.tsv", text))
+    assert records == [{"idx": 7, "sentence": "fine . ", "label": 1}, {"idx": 8, "sentence": "dull .", "label": 0}]
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".conll"])
+def test_conll_text_iob1_becomes_iob2(tmp_path: Path, suffix: str) -> None:
+    text = (
+        "-DOCSTART- -X- -X- O\n\n"
+        "Peter NNP B-NP I-PER\nBlackburn NNP I-NP I-PER\nvisits VBZ B-VP O\nEU NNP B-NP I-ORG\n\n"
+        "Bonn NNP B-NP I-LOC\nUN NNP B-NP I-ORG\nWHO NNP I-NP B-ORG\n\n"
+        "-DOCSTART- -X- -X- O\n\nGerman B-MISC\nvisitors O\n"
+    )
+    records = load_records("ner", write(tmp_path / f"c{suffix}", text))
+    assert records == [
+        {"id": "0", "tokens": ["Peter", "Blackburn", "visits", "EU"], "ner_tags": [1, 2, 0, 3]},
+        {"id": "1", "tokens": ["Bonn", "UN", "WHO"], "ner_tags": [5, 3, 3]},  # B- after I-ORG: a second entity
+        {"id": "2", "tokens": ["German", "visitors"], "ner_tags": [7, 0]},
+    ]
+
+
+def test_jsonl_ner_with_tag_names(tmp_path: Path) -> None:
+    source = jsonl(tmp_path / "n.jsonl", [{"id": "a", "tokens": ["Anna", "Berg"], "ner_tags": ["B-PER", "I-PER"]}])
+    assert load_records("ner", source) == [{"id": "a", "tokens": ["Anna", "Berg"], "ner_tags": [1, 2]}]
+
+
+def test_dialogue_and_reasoning_jsonl(tmp_path: Path) -> None:
+    options = ["F: a", "F: b", "F: c", "F: d"]
+    dialogue = jsonl(tmp_path / "d.jsonl", [{"article": "M: hi", "options": options, "answers": "C", "extra": 1}])
+    expected = [{"id": "0", "article": "M: hi", "options": options, "answers": "C"}]
+    assert load_records("dialogue", dialogue) == expected
+    reasoning = jsonl(tmp_path / "r.jsonl", [{"question": "1+1?", "answer": "1 + 1 = 2.\n#### 2"}])
+    assert load_records("reasoning", reasoning) == [{"question": "1+1?", "answer": "1 + 1 = 2.\n#### 2"}]
+
+
+def test_unsupported_files_and_missing_paths(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unsupported file type"):
+        load_records("sentiment", write(tmp_path / "s.parquet", ""))
+    with pytest.raises(ValueError, match="CoNLL text holds ner records only"):
+        load_records("sentiment", write(tmp_path / "s.txt", "good 1\n"))
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        load_records("sentiment", DataSource("file", path=str(tmp_path / "absent.jsonl")))
+    with pytest.raises(ValueError, match="folder of dev_N.txt files"):
+        load_records("dialogue", DataSource("study", path=str(write(tmp_path / "d.jsonl", "{}").path)))
+
+
+# --- malformed records ------------------------------------------------------------------------------------
+
+
+def schema_error(ability: str, source: DataSource) -> DataSchemaError:
+    with pytest.raises(DataSchemaError) as caught:
+        load_records(ability, source)
+    message = str(caught.value)
+    assert message.endswith(".") and message.count(". ") == 0  # one sentence
+    return caught.value
+
+
+def assert_names(error: DataSchemaError, path: Path, record: int | None, field: str | None) -> None:
+    message = str(error)
+    assert str(path) in message and (error.where, error.record, error.field) == (str(path), record, field)
+    assert (f"record {record}" in message) == (record is not None)
+    assert (f"field {field!r}" in message) == (field is not None)
+
+
+SST = {"idx": 0, "sentence": "fine", "label": 1}
+OPTIONS = ["a", "b", "c", "d"]
+
+
+@pytest.mark.parametrize(
+    ("ability", "bad", "field", "says"),
+    [
+        ("sentiment", {"idx": 1, "label": 1}, "sentence", "is missing"),
+        ("sentiment", {"idx": 1, "sentence": "x", "label": "positive"}, "label", "'positive' (str)"),
+        ("sentiment", {"idx": True, "sentence": "x", "label": 1}, "idx", "True (bool)"),
+        ("sentiment", {"idx": 1, "sentence": "x", "label": -1}, "label", "validation split"),
+        ("closed_qa", {"question": "q", "answer": "yes", "passage": "p"}, "answer", "'yes' (str)"),
+        ("closed_qa", {"question": "q", "label": 2, "passage": "p"}, "label", "2 (int)"),
+        ("nli", {"sentence1": "a", "sentence2": "b", "label": "neutral"}, "label", "'neutral'"),
+        ("open_qa", {"question": "q", "answer": []}, "answer", "empty list"),
+        ("open_qa", {"question": "q", "answer": ["a", 5]}, "answer", "element 2 = 5 (int)"),
+        ("reasoning", {"question": "q", "answer": "It is 4."}, "answer", "'#### <number>'"),
+        ("dialogue", {"id": "x", "article": "a", "options": OPTIONS[:3], "answers": "A"}, "options", "3 options"),
+        ("dialogue", {"id": "x", "article": "a", "options": OPTIONS, "answers": "E"}, "answers", "'E'"),
+        ("ner", {"id": "x", "tokens": ["a", "b"], "ner_tags": [0, 9]}, "ner_tags", "element 2 = 9"),
+        ("ner", {"id": "x", "tokens": ["a", "b"], "ner_tags": ["O", "B-FOO"]}, "ner_tags", "unknown tag 'B-FOO'"),
+        ("ner", {"id": "x", "tokens": ["a", "b"], "ner_tags": [0]}, "ner_tags", "1 tags for 2 tokens"),
+        ("ner", {"id": "x", "tokens": "a b", "ner_tags": [0, 0]}, "tokens", "'a b' (str)"),
+    ],
+)
+def test_a_bad_record_names_file_record_and_field(
+    tmp_path: Path, ability: str, bad: dict[str, Any], field: str, says: str
+) -> None:
+    good = load_records(ability, DataSource("probe"))[0]
+    path = tmp_path / "bad.jsonl"
+    error = schema_error(ability, jsonl(path, [good, bad]))
+    assert_names(error, path, 2, field)
+    assert says in str(error) and f"editguard/tasks/data/{ability}.jsonl" in str(error)
+
+
+def test_a_one_column_conll_line_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "c.conll"
+    error = schema_error("ner", write(path, "A B-PER\n\nLonely\nB O\n"))
+    assert_names(error, path, 2, "ner_tags")
+    assert "line 3" in str(error)
+
+
+def test_invalid_json_names_the_record(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    assert_names(schema_error("sentiment", write(path, json.dumps(SST) + "\n{oops\n")), path, 2, None)
+    assert_names(schema_error("sentiment", write(path, json.dumps(SST) + "\n[1]\n")), path, 2, None)
+
+
+def test_json_must_hold_a_list(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    assert "holds dict" in str(schema_error("sentiment", write(path, '{"rows": []}')))
+    assert_names(schema_error("sentiment", write(path, "[1]")), path, 1, None)
+
+
+def test_a_ragged_tsv_row_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "s.tsv"
+    error = schema_error("sentiment", write(path, "sentence\tlabel\ngood\t1\nbad\t0\textra\n"))
+    assert_names(error, path, 2, None)
+    assert "3 cells" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"), [("e.jsonl", "\n\n"), ("e.json", "[]"), ("e.tsv", ""), ("e.txt", "-DOCSTART- O\n")]
+)
+def test_an_empty_source_is_an_error(tmp_path: Path, name: str, text: str) -> None:
+    ability = "ner" if name.endswith(".txt") else "sentiment"
+    error = schema_error(ability, write(tmp_path / name, text))
+    assert "holds no records" in str(error)
+
+
+def test_a_bad_dialogue_file_in_the_study_folder_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "test-dialogue"
+    folder.mkdir()
+    record = {"answers": "A", "options": OPTIONS, "article": "m : hi", "id": "dev_1"}
+    (folder / "dev_1.txt").write_text(json.dumps(record), encoding="utf-8")
+    (folder / "dev_2.txt").write_text(json.dumps(record | {"options": OPTIONS[:3]}), encoding="utf-8")
+    error = schema_error("dialogue", DataSource("study", path=str(folder)))
+    assert_names(error, folder, 2, "options")
+
+
+def test_study_open_qa_without_output_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    row = {"question": "q", "answer": ["a"], "output": ["p"]}
+    jsonl(path, [row, row | {"output": []}])
+    assert_names(schema_error("open_qa", DataSource("study", path=str(path))), path, 2, "output")
+
+
+# --- data-source strings ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("probe", DataSource("probe")),
+        ("hf:glue/sst2:validation", DataSource("hf", name="glue", config="sst2", split="validation")),
+        ("hf:gsm8k/main:test", DataSource("hf", name="gsm8k", config="main", split="test")),
+        ("hf:nq_open:validation", DataSource("hf", name="nq_open", split="validation")),
+        ("hf:conll2003", DataSource("hf", name="conll2003")),
+        (
+            "hf:nyu-mll/glue/rte:train[:100]",
+            DataSource("hf", name="nyu-mll/glue", config="rte", split="train[:100]"),
+        ),
+        ("file:data/sst.tsv", DataSource("file", path="data/sst.tsv")),
+        ("study:../shared/test-dialogue", DataSource("study", path="../shared/test-dialogue")),
+    ],
+)
+def test_data_sources_parse_and_print_back(text: str, expected: DataSource) -> None:
+    assert parse_data_source(text) == expected
+    assert str(expected) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "probes",
+        "Probe",
+        "hf:",
+        "hf:glue/sst2:",
+        "hf:a/b/c/d:test",
+        "hf:glue sst2",
+        "file:",
+        "study:  ",
+        "s3:bucket/x",
+        "/data/x.jsonl",
+    ],
+)
+def test_bad_data_sources_are_refused_with_a_sentence(text: str) -> None:
+    with pytest.raises(ValueError, match=r"unrecognised data source .*'probe', 'hf:NAME\[/CONFIG\]\[:SPLIT\]'"):
+        parse_data_source(text)
+
+
+def test_a_data_source_needs_its_parts() -> None:
+    with pytest.raises(ValueError, match="unknown data source kind"):
+        DataSource("s3")
+    with pytest.raises(ValueError, match="needs a path"):
+        DataSource("file")
+
+
+# --- Hugging Face ------------------------------------------------------------------------------------------
+
+
+def fake_datasets(monkeypatch: pytest.MonkeyPatch, result: Any) -> list[tuple[Any, ...]]:
+    calls: list[tuple[Any, ...]] = []
+
+    def load_dataset(name: str, config: str | None, split: str | None = None) -> Any:
+        calls.append((name, config, split))
+        return result
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    return calls
+
+
+def test_hf_without_the_datasets_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "datasets", None)  # makes `import datasets` fail
+    with pytest.raises(ImportError, match=r"'datasets' package.*pip install datasets"):
+        load_records("sentiment", parse_data_source("hf:glue/sst2:validation"))
+
+
+def test_hf_rows_are_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [{"question": "is it wet", "passage": "Water is wet.", "idx": 0, "label": 1}]
+    calls = fake_datasets(monkeypatch, rows)
+    records = load_records("closed_qa", parse_data_source("hf:super_glue/boolq:validation"))
+    assert records == [{"question": "is it wet", "title": "", "answer": True, "passage": "Water is wet."}]
+    assert calls == [("super_glue", "boolq", "validation")]
+
+
+def test_hf_without_a_split_takes_the_only_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_datasets(monkeypatch, {"validation": [{"question": "q", "answer": ["a"]}]})
+    records = load_records("open_qa", parse_data_source("hf:nq_open"))
+    assert records == [{"question": "q", "answer": ["a"], "passage": ""}]
+    fake_datasets(monkeypatch, {"train": [], "validation": []})
+    with pytest.raises(ValueError, match="has the splits train, validation; name one"):
+        load_records("open_qa", parse_data_source("hf:nq_open"))
+
+
+def test_hf_test_split_without_labels_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_datasets(monkeypatch, [{"idx": 0, "sentence": "x", "label": -1}])
+    where = r"Hugging Face dataset 'hf:glue/sst2:test', record 1, field 'label'"
+    with pytest.raises(DataSchemaError, match=where):
+        load_records("sentiment", parse_data_source("hf:glue/sst2:test"))
