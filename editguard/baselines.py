@@ -28,7 +28,7 @@ class Baseline:
     metric: str
     score: float
     n: int
-    outcomes: Mapping[str, float]
+    outcomes: Mapping[str, float | list[float]]  # example id -> outcome (counts for entity F1)
     task_version: int
     task_fingerprint: str
     model: str

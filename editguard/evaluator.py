@@ -71,41 +71,26 @@ class Evaluator:
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
         """Greedy continuation of each prompt, in request order, cut at the first stop string."""
         outputs = [""] * len(requests)
-        encoded = [
-            (index, tuple(self.tokenizer(r.prompt, add_special_tokens=r.add_special_tokens)["input_ids"]))
-            for index, r in enumerate(requests)
-        ]
-        groups: dict[tuple[int, tuple[str, ...]], list[tuple[int, tuple[int, ...]]]] = {}
-        for index, tokens in encoded:
-            groups.setdefault((requests[index].max_new_tokens, requests[index].stop), []).append((index, tokens))
+        groups: dict[tuple[int, tuple[str, ...]], list[_Encoded]] = {}
+        for index, request in enumerate(requests):
+            tokens = self.tokenizer(request.prompt, add_special_tokens=request.add_special_tokens)["input_ids"]
+            groups.setdefault((request.max_new_tokens, request.stop), []).append(_Encoded(index, tuple(tokens), 0))
         for (max_new_tokens, stop), members in sorted(groups.items()):
-            for batch in self._generation_batches(members, max_new_tokens):
-                for (index, _), text in zip(batch, self._generate_batch(batch, max_new_tokens, stop)):
-                    outputs[index] = _cut(text, stop)
+            for batch in self._batches(members, extra_tokens=max_new_tokens):
+                for item, text in zip(batch, self._generate_batch(batch, max_new_tokens, stop)):
+                    outputs[item.index] = _cut(text, stop)
         return outputs
 
-    def _generation_batches(self, members: list[tuple[int, tuple[int, ...]]], max_new_tokens: int) -> Iterator[list[tuple[int, tuple[int, ...]]]]:
-        ordered = sorted(members, key=lambda item: (-len(item[1]), item[0]))
-        batch: list[tuple[int, tuple[int, ...]]] = []
-        for item in ordered:
-            width = (len(batch[0][1]) if batch else len(item[1])) + max_new_tokens
-            if batch and (width * (len(batch) + 1) > self.token_budget or len(batch) >= self.max_batch):
-                yield batch
-                batch = []
-            batch.append(item)
-        if batch:
-            yield batch
-
-    def _generate_batch(self, batch: list[tuple[int, tuple[int, ...]]], max_new_tokens: int, stop: tuple[str, ...]) -> list[str]:
+    def _generate_batch(self, batch: list[_Encoded], max_new_tokens: int, stop: tuple[str, ...]) -> list[str]:
         import torch
 
-        width = max(len(tokens) for _, tokens in batch)
+        width = max(len(item.tokens) for item in batch)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         input_ids = torch.full((len(batch), width), pad, dtype=torch.long)  # (batch, seq), left-padded
         attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, (_, tokens) in enumerate(batch):
-            input_ids[row, width - len(tokens) :] = torch.tensor(tokens)
-            attention[row, width - len(tokens) :] = 1
+        for row, item in enumerate(batch):
+            input_ids[row, width - len(item.tokens) :] = torch.tensor(item.tokens)
+            attention[row, width - len(item.tokens) :] = 1
         device = self.model.device
         extra = {"stop_strings": list(stop), "tokenizer": self.tokenizer} if stop else {}
         with torch.inference_mode():
@@ -129,12 +114,15 @@ class Evaluator:
             raise ValueError(f"continuation {request.continuation!r} encodes to no tokens")
         return _Encoded(index, tuple(context) + tuple(continuation), len(continuation))
 
-    def _batches(self, encoded: list[_Encoded]) -> Iterator[list[_Encoded]]:
-        """Longest first, so the first batch shows the peak memory; ties broken by request index."""
+    def _batches(self, encoded: list[_Encoded], extra_tokens: int = 0) -> Iterator[list[_Encoded]]:
+        """Pack length-sorted items under the token budget (``extra_tokens`` per row for generation).
+
+        Longest first, so the first batch shows the peak memory; ties broken by request index.
+        """
         ordered = sorted(encoded, key=lambda item: (-len(item.tokens), item.index))
         batch: list[_Encoded] = []
         for item in ordered:
-            width = len(batch[0].tokens) if batch else len(item.tokens)
+            width = (len(batch[0].tokens) if batch else len(item.tokens)) + extra_tokens
             if batch and (width * (len(batch) + 1) > self.token_budget or len(batch) >= self.max_batch):
                 yield batch
                 batch = []

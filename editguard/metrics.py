@@ -29,10 +29,17 @@ def mean(values: Sequence[Outcome]) -> float:
     return sum(numbers) / len(numbers) if numbers else 0.0
 
 
+def _counts(outcome: Outcome) -> list[float]:
+    if not isinstance(outcome, list):
+        raise TypeError(f"expected per-example counts, got {outcome!r}")
+    return outcome
+
+
 def micro_f1(counts: Sequence[Outcome]) -> float:
     """Counts per example are (true positives, predicted, gold); 1.0 when nothing was there to find."""
-    true_positives = sum(count[0] for count in counts)  # type: ignore[index]
-    denominator = sum(count[1] + count[2] for count in counts)  # type: ignore[index]
+    rows = [_counts(count) for count in counts]
+    true_positives = sum(row[0] for row in rows)
+    denominator = sum(row[1] + row[2] for row in rows)
     return 2 * true_positives / denominator if denominator else 1.0
 
 
@@ -40,11 +47,11 @@ def macro_recall(counts: Sequence[Outcome]) -> float:
     """Counts per example are (found, gold) pairs per type; recall per type, averaged over the types present."""
     if not counts:
         return 0.0
-    width = len(counts[0])  # type: ignore[arg-type]
+    rows = [_counts(count) for count in counts]
     recalls = []
-    for column in range(0, width, 2):
-        found = sum(count[column] for count in counts)  # type: ignore[index]
-        gold = sum(count[column + 1] for count in counts)  # type: ignore[index]
+    for column in range(0, len(rows[0]), 2):
+        found = sum(row[column] for row in rows)
+        gold = sum(row[column + 1] for row in rows)
         if gold:
             recalls.append(found / gold)
     return sum(recalls) / len(recalls) if recalls else 0.0

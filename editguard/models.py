@@ -158,7 +158,7 @@ def _load_tiny(source: str, cache_dir: Path) -> tuple[str, Any, Any]:
     with _seeded(0):
         model = GPT2LMHeadModel(config)
     model.config._name_or_path = TINY  # EasyEdit keys its caches by this name
-    return TINY, model.to(torch.float32), tokenizer
+    return TINY, model.float(), tokenizer
 
 
 @contextlib.contextmanager

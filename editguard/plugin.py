@@ -6,7 +6,6 @@ Heavy imports (torch, transformers, easyeditor) happen inside fixtures, never at
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,24 +31,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(
                 option.cli,
                 action="append" if option.repeat else "store",
-                type=_argparse_type(option.parse, option.cli),
+                type=option.parse,
                 default=None,
                 dest=f"editguard_{option.name}",
                 metavar=option.metavar,
                 help=option.help,
             )
-        parser.addini(option.ini, help=option.help, type="linelist" if option.repeat else "string", default=None)
-
-
-def _argparse_type(parse: Callable[[str], Any], name: str) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        try:
-            return parse(text)
-        except argparse.ArgumentTypeError as error:
-            raise argparse.ArgumentTypeError(f"{error}") from None
-
-    convert.__name__ = name
-    return convert
+        if option.repeat:
+            parser.addini(option.ini, help=option.help, type="linelist", default=None)
+        else:
+            parser.addini(option.ini, help=option.help, type="string", default=None)
 
 
 def _pyproject_table(rootpath: Path) -> dict[str, Any]:
@@ -75,6 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = build_settings(cli, _pyproject_table(config.rootpath), ini, rootdir=config.rootpath)
     except SettingsError as error:
         raise pytest.UsageError(str(error)) from None
+    _check_ability_names(settings)
     config.stash[SETTINGS_KEY] = settings
     config.pluginmanager.register(_Results(config), "editguard-results")
 
@@ -163,19 +155,31 @@ def editguard_check(editguard: Any, request: pytest.FixtureRequest) -> Callable[
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "editguard_ability" in metafunc.fixturenames:
-        from editguard.tasks import get_task, task_names
+        from editguard.tasks import task_names
 
         settings = metafunc.config.stash[SETTINGS_KEY]
-        names = settings.abilities or tuple(task_names())
-        for name in names:
-            try:
-                get_task(name)
-            except KeyError as error:
-                raise pytest.UsageError(f"--editguard-abilities: {error}") from None
-        metafunc.parametrize("editguard_ability", sorted(names))
+        metafunc.parametrize("editguard_ability", sorted(settings.abilities or task_names()))
+
+
+def _check_ability_names(settings: Settings) -> None:
+    from editguard.tasks import get_task
+
+    named = [("--editguard-abilities", name) for name in settings.abilities or ()]
+    named += [("--editguard-data", name) for name in settings.data]
+    for option, name in named:
+        try:
+            get_task(name, settings.protocol)
+        except KeyError as error:
+            raise pytest.UsageError(f"{option}: {error}") from None
 
 
 # ----------------------------------------------------------------------------- reporting
+
+
+_EDIT_SOURCES: dict[bool | None, str] = {
+    True: "reused from the edit cache (not recomputed)",
+    False: "computed in this run and cached",
+}
 
 
 class _Results:
@@ -187,7 +191,7 @@ class _Results:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":
-            self.rows += [Row.from_dict(value) for name, value in report.user_properties if name == PROPERTY]
+            self.rows += [Row.from_dict(value) for name, value in report.user_properties if name == PROPERTY and isinstance(value, dict)]
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         settings = self.config.stash[SETTINGS_KEY]
@@ -200,7 +204,7 @@ class _Results:
             return
         terminalreporter.section("editguard")
         for description, reused in sorted({(row.edit, row.edit_reused) for row in self.rows if row.edit}, key=str):
-            how = {True: "reused from the edit cache (not recomputed)", False: "computed in this run and cached"}.get(reused, "loaded")
+            how = _EDIT_SOURCES.get(reused, "loaded")
             terminalreporter.write_line(f"edit: {description}, {how}")
         for line in table(self.rows):
             terminalreporter.write_line(line)

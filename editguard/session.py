@@ -17,10 +17,9 @@ from importlib import metadata
 from typing import Any
 
 from editguard.baselines import Baseline, BaselineError, BaselineStore, staleness
-from editguard.fingerprint import combine
 from editguard.metrics import Score
 from editguard.settings import Settings
-from editguard.tasks import Example, Task, get_task, task_names
+from editguard.tasks import Example, Task, get_task
 from editguard.report import Row
 from editguard.verdict import Verdict, compare, failure_message
 
@@ -87,13 +86,6 @@ class Session:
     _examples: dict[tuple[str, str], list[Example]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ abilities
-
-    @cached_property
-    def abilities(self) -> tuple[str, ...]:
-        names = self.settings.abilities or tuple(task_names())
-        for name in names:
-            get_task(name)  # unknown names fail here, with a suggestion
-        return tuple(sorted(names))
 
     def task(self, ability: str) -> Task:
         return get_task(ability, self.settings.protocol)
@@ -183,11 +175,6 @@ class Session:
         delta, _ = self.edit
         with applied(self.base.model, delta):
             yield self.base
-
-    @property
-    def edited_fingerprint(self) -> str:
-        delta, _ = self.edit
-        return combine(self.base.fingerprint, delta.fingerprint)
 
     # ------------------------------------------------------------------ scores
 
@@ -330,7 +317,7 @@ def _score_choices(task: Task, examples: list[Example], evaluator: Any) -> Score
         scores = [total / length if task.length_normalized else total for total, length in pairs]
         predicted = max(range(len(scores)), key=lambda index: (scores[index], -index))
         outcomes[example.id] = 1.0 if predicted == example.gold else 0.0
-        ranks.append(reciprocal_rank(scores, example.gold))
+        ranks.append(reciprocal_rank(scores, int(example.gold or 0)))
     return Score(task.name, task.metric, outcomes, extras={"mrr": round(sum(ranks) / len(ranks), 6) if ranks else 0.0})
 
 

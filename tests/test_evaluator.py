@@ -47,3 +47,23 @@ def test_embedded_default_prefers_the_right_sentiment(smollm2: Any) -> None:
         [LoglikelihoodRequest(prompt, " positive"), LoglikelihoodRequest(prompt, " negative")]
     )
     assert positive > negative
+
+
+def test_generation_does_not_depend_on_batching_or_order(tiny: Any) -> None:
+    from editguard.evaluator import GenerationRequest
+
+    prompts = ["the film was", "a river flows north and", "Paris", "yes no yes no the the film great awful"]
+    requests = [GenerationRequest(p, 6, ("\n",)) for p in prompts] + [GenerationRequest("the film", 3)]
+    together = Evaluator(tiny.model, tiny.tokenizer).generate(requests)
+    alone = [Evaluator(tiny.model, tiny.tokenizer, token_budget=1).generate([r])[0] for r in requests]
+    reversed_order = Evaluator(tiny.model, tiny.tokenizer).generate(requests[::-1])[::-1]
+    assert together == alone == reversed_order
+    assert all("\n" not in text for text in together[:4])
+
+
+def test_generation_stops_at_stop_strings(smollm2: Any) -> None:
+    from editguard.evaluator import GenerationRequest
+
+    prompt = "Question: What is the capital of France?\nAnswer: Paris\n\nQuestion: What is the capital of Italy?\nAnswer:"
+    (answer,) = Evaluator(smollm2.model, smollm2.tokenizer).generate([GenerationRequest(prompt, 12, ("\n",))])
+    assert answer.strip() == "Rome"

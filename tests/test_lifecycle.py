@@ -191,3 +191,9 @@ def test_a_malformed_data_file_fails_with_file_record_and_field(project: pytest.
     result = _gate(project, "--editguard-abilities", "sentiment", "--editguard-data", "sentiment=file:bad.jsonl")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*cannot load the sentiment data (file:bad.jsonl)*bad.jsonl, record 2, field 'sentence'*"])
+
+
+def test_an_unknown_ability_is_a_usage_error_with_a_suggestion(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_inprocess(*GATE[:4], "--editguard-data", "sentimnet=probe")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--editguard-data: unknown ability 'sentimnet'; did you mean 'sentiment'?*"])

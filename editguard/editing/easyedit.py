@@ -105,7 +105,7 @@ def _reset_rome_caches() -> None:
 
     module = sys.modules.get("easyeditor.models.rome.rome_main")
     if module is not None:
-        module.CONTEXT_TEMPLATES_CACHE = None
+        setattr(module, "CONTEXT_TEMPLATES_CACHE", None)
 
 
 METHODS: dict[str, Method] = {

@@ -44,12 +44,12 @@ class EasyEditUnavailable(ImportError):
 
 
 def _is_easyedit_name(name: str | None) -> bool:
-    return bool(name) and (name == EASYEDIT or name.startswith(EASYEDIT + "."))
+    return name is not None and (name == EASYEDIT or name.startswith(EASYEDIT + "."))
 
 
 def _importing_module_name() -> str | None:
     """Name of the module whose code triggered the import in progress (skipping importlib)."""
-    frame = sys._getframe(2)
+    frame: types.FrameType | None = sys._getframe(2)
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
         if not (name.startswith("importlib") or name.startswith("_frozen_importlib") or name == __name__):
@@ -128,7 +128,7 @@ class _EasyEditFinder(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
             return spec
-        spec.loader = _RewritingLoader(fullname, spec.origin)
+        spec.loader = _RewritingLoader(fullname, str(spec.origin))
         return spec
 
 
@@ -168,7 +168,7 @@ def _quiet(module: types.ModuleType) -> None:
     logger.setLevel(logging.WARNING)
     editor = sys.modules.get(f"{EASYEDIT}.editors.editor")
     if editor is not None:
-        editor.make_logs = lambda: None
+        setattr(editor, "make_logs", lambda: None)
 
 
 def _drop_placeholders_from_sys_modules() -> None:

@@ -38,7 +38,7 @@ def to_study_example(index: int, record: Mapping[str, Any]) -> Example:
     return Example(_id(index, record), (prompt,), target=answer, stratum=str(answer))
 
 
-COMMON = dict(name="closed_qa", dataset="BoolQ", description="yes/no questions answered from a passage", metric="accuracy", chance=0.5)
+COMMON: dict[str, Any] = dict(name="closed_qa", dataset="BoolQ", description="yes/no questions answered from a passage", metric="accuracy", chance=0.5)
 register(
     Task(**COMMON, version=1, protocol="default", kind="choice", template=TEMPLATE, to_example=to_example),
     Task(

@@ -39,7 +39,7 @@ def study_score(example: Example, outputs: Sequence[str]) -> Scored:
     return Scored(study_letter_in_output(outputs[0], example.target), parsed=any(ch in outputs[0] for ch in LETTERS))
 
 
-COMMON = dict(name="dialogue", dataset="MuTual", description="choose the coherent next utterance", metric="recall@1", chance=0.25)
+COMMON: dict[str, Any] = dict(name="dialogue", dataset="MuTual", description="choose the coherent next utterance", metric="recall@1", chance=0.25)
 register(
     Task(**COMMON, version=1, protocol="default", kind="choice", template=TEMPLATE, to_example=to_example, length_normalized=True),
     Task(

@@ -78,7 +78,7 @@ def study_score(example: Example, outputs: Sequence[str]) -> Scored:
     return Scored(counts, parsed=True)
 
 
-COMMON = dict(name="ner", dataset="CoNLL-2003", description="named entities of four types", chance=0.0)
+COMMON: dict[str, Any] = dict(name="ner", dataset="CoNLL-2003", description="named entities of four types", chance=0.0)
 register(
     Task(
         **COMMON, version=1, protocol="default", kind="generate", metric="entity_f1", template=TEMPLATE,

@@ -73,7 +73,7 @@ def study_score_sample(examples: Sequence[Example], outputs: Sequence[Sequence[s
     return [matcher(example, output) for example, output in zip(examples, outputs)]
 
 
-COMMON = dict(name="open_qa", dataset="NQ-open", description="short answers to factual questions, with a passage", metric="exact_match", chance=0.0)
+COMMON: dict[str, Any] = dict(name="open_qa", dataset="NQ-open", description="short answers to factual questions, with a passage", metric="exact_match", chance=0.0)
 register(
     Task(
         **COMMON, version=1, protocol="default", kind="generate", template=TEMPLATE, to_example=to_example,

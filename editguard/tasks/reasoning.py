@@ -57,7 +57,7 @@ def study_score(example: Example, outputs: Sequence[str]) -> Scored:
     return Scored(study_number_in_output(outputs[0], example.target), parsed=any(ch.isdigit() for ch in outputs[0]))
 
 
-COMMON = dict(name="reasoning", dataset="GSM8K", description="arithmetic word problems", metric="accuracy", chance=0.0)
+COMMON: dict[str, Any] = dict(name="reasoning", dataset="GSM8K", description="arithmetic word problems", metric="accuracy", chance=0.0)
 register(
     Task(
         **COMMON, version=1, protocol="default", kind="generate", template=TEMPLATE, to_example=to_example,

@@ -32,7 +32,7 @@ def to_study_example(index: int, record: Mapping[str, Any]) -> Example:
     return Example(str(record.get("idx", index)), (prompt,), target=label, stratum=str(label))
 
 
-COMMON = dict(name="sentiment", dataset="SST-2", description="binary sentiment of a short review", metric="accuracy", chance=0.5)
+COMMON: dict[str, Any] = dict(name="sentiment", dataset="SST-2", description="binary sentiment of a short review", metric="accuracy", chance=0.5)
 register(
     Task(**COMMON, version=1, protocol="default", kind="choice", template=TEMPLATE, to_example=to_example),
     Task(

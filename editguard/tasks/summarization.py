@@ -35,7 +35,7 @@ def score(example: Example, outputs: Sequence[str]) -> Scored:
     return Scored(rouge_mean(summary, example.target) if summary else 0.0, parsed=bool(summary))
 
 
-COMMON = dict(name="summarization", dataset="SAMSum", description="one-sentence summaries of chats", metric="rouge", chance=0.0)
+COMMON: dict[str, Any] = dict(name="summarization", dataset="SAMSum", description="one-sentence summaries of chats", metric="rouge", chance=0.0)
 register(
     Task(
         **COMMON, version=1, protocol="default", kind="generate", template=TEMPLATE, to_example=to_example,
