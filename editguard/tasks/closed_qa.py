@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from editguard.tasks.common import label_scorer, text
+from editguard.tasks.common import label_scorer, labelled_example, text
 from editguard.tasks.registry import Example, Task, register
 
 TEMPLATE = "{passage}\nQuestion: {question}?\nAnswer:"
@@ -27,15 +27,13 @@ def _id(index: int, record: Mapping[str, Any]) -> str:
 
 
 def to_example(index: int, record: Mapping[str, Any]) -> Example:
-    answer = int(bool(record["answer"]))
     prompt = TEMPLATE.format(passage=text(record, "passage"), question=text(record, "question").rstrip("?"))
-    return Example(_id(index, record), (prompt,), CHOICES, answer, stratum=str(answer))
+    return labelled_example(_id(index, record), prompt, int(bool(record["answer"])), CHOICES)
 
 
 def to_study_example(index: int, record: Mapping[str, Any]) -> Example:
-    answer = int(bool(record["answer"]))
     prompt = STUDY_TEMPLATE.format(passage=record["passage"], question=record["question"])
-    return Example(_id(index, record), (prompt,), target=answer, stratum=str(answer))
+    return labelled_example(_id(index, record), prompt, int(bool(record["answer"])))
 
 
 COMMON: dict[str, Any] = dict(name="closed_qa", dataset="BoolQ", description="yes/no questions answered from a passage", metric="accuracy", chance=0.5)

@@ -24,5 +24,12 @@ def label_scorer(labels: Mapping[str, int]) -> Callable[[Example, Sequence[str]]
     return score
 
 
+def labelled_example(record_id: str, prompt: str, label: int, choices: tuple[str, ...] = ()) -> Example:
+    """A one-prompt example with a label: scored by ``choices`` when given, else by a generated label word."""
+    if choices:
+        return Example(record_id, (prompt,), choices, label, stratum=str(label))
+    return Example(record_id, (prompt,), target=label, stratum=str(label))
+
+
 def text(record: Mapping[str, Any], field: str) -> str:
     return str(record[field]).strip()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from editguard.tasks.common import label_scorer, text
+from editguard.tasks.common import label_scorer, labelled_example, text
 from editguard.tasks.registry import Example, Task, register
 
 DEMONSTRATIONS = (
@@ -26,15 +26,13 @@ STUDY_TEMPLATE = "{sentence1} entails the {sentence2}. True or False? answer:"
 
 
 def to_example(index: int, record: Mapping[str, Any]) -> Example:
-    label = int(record["label"])
     prompt = TEMPLATE.format(sentence1=text(record, "sentence1"), sentence2=text(record, "sentence2"))
-    return Example(str(record.get("idx", index)), (prompt,), CHOICES, label, stratum=str(label))
+    return labelled_example(str(record.get("idx", index)), prompt, int(record["label"]), CHOICES)
 
 
 def to_study_example(index: int, record: Mapping[str, Any]) -> Example:
-    label = int(record["label"])
     prompt = STUDY_TEMPLATE.format(sentence1=record["sentence1"], sentence2=record["sentence2"])
-    return Example(str(record.get("idx", index)), (prompt,), target=label, stratum=str(label))
+    return labelled_example(str(record.get("idx", index)), prompt, int(record["label"]))
 
 
 COMMON: dict[str, Any] = dict(name="nli", dataset="RTE", description="does a premise entail a hypothesis", metric="accuracy", chance=0.5)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from editguard.tasks.common import label_scorer, text
+from editguard.tasks.common import label_scorer, labelled_example, text
 from editguard.tasks.registry import Example, Task, register
 
 TEMPLATE = "Review: {sentence}\nSentiment:"
@@ -21,15 +21,13 @@ STUDY_TEMPLATE = (
 
 
 def to_example(index: int, record: Mapping[str, Any]) -> Example:
-    label = int(record["label"])
     prompt = TEMPLATE.format(sentence=text(record, "sentence"))
-    return Example(str(record.get("idx", index)), (prompt,), CHOICES, label, stratum=str(label))
+    return labelled_example(str(record.get("idx", index)), prompt, int(record["label"]), CHOICES)
 
 
 def to_study_example(index: int, record: Mapping[str, Any]) -> Example:
-    label = int(record["label"])
     prompt = STUDY_TEMPLATE.format(sentence=record["sentence"])
-    return Example(str(record.get("idx", index)), (prompt,), target=label, stratum=str(label))
+    return labelled_example(str(record.get("idx", index)), prompt, int(record["label"]))
 
 
 COMMON: dict[str, Any] = dict(name="sentiment", dataset="SST-2", description="binary sentiment of a short review", metric="accuracy", chance=0.5)
