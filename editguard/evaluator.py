@@ -1,4 +1,4 @@
-"""The evaluator: batched log-likelihood scoring of continuations on a causal LM.
+"""The evaluator: batched log-likelihood scoring and greedy generation on a causal LM.
 
 The model interface is list in, list out::
 
@@ -7,22 +7,41 @@ The model interface is list in, list out::
 
 ``context`` and ``continuation`` are tokenised separately and concatenated, so whitespace belongs
 to the continuation (``" positive"``); no special tokens are added beyond what the tokenizer adds
-to the context itself.  Requests are sorted by length and packed into batches under a token budget,
-right-padded with an attention mask, and only the continuation positions are read, so a request's
-score does not depend on the batch it lands in or on the order of the requests.
+to the context itself.
 
-Generation is greedy: prompts are left-padded (positions follow the attention mask), decoding stops
-for the whole batch once every sequence has hit EOS or a stop string, and each output is cut at its
-first stop string.  ``add_special_tokens=False`` is for prompts already rendered by a chat template.
+Log-likelihood: requests that share a context (an example's answer choices) share one forward pass
+of that context.  Contexts are sorted by length and packed into batches under a token budget,
+right-padded with an attention mask; the vocabulary head and log-softmax run only at the positions
+that are read.  A continuation's first token is read off the context's last state; longer
+continuations run their remaining tokens on the context's key/value cache, with positions that
+continue each context.  So a score does not depend on the batch it lands in or on the order of the
+requests (tested to 1e-4 for any batch size and order).
+
+Generation is greedy: prompts are left-padded (positions follow the attention mask), decoding uses
+the KV cache and stops for the whole batch once every sequence has hit EOS or a stop string, and each
+output is cut at its first stop string.  ``add_special_tokens=False`` is for prompts already rendered
+by a chat template.
+
+Batch size: a token budget per forward pass (padding included) and a row cap.  The default budget
+suits the device (``default_token_budget``); on CUDA an out-of-memory error halves the budget and
+retries the batch, so an automatic size backs off to what fits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-DEFAULT_TOKEN_BUDGET = 4096  # tokens per forward pass (padding included) on a CPU
+EVALUATOR_VERSION = 2  # part of the output-cache key: bump when scores could change
+CPU_TOKEN_BUDGET = 4096  # tokens per forward pass on a CPU: larger batches only add padding cost
+CUDA_TOKEN_BUDGET = 65536  # a start; halved on out-of-memory
+DEFAULT_MAX_BATCH = 64
+PROGRESS_DELAY_S = 3.0  # a progress bar appears only for passes longer than this
+
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
@@ -40,20 +59,43 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
-class _Encoded:
+class _Context:
+    """One context and the continuations scored after it (by request index)."""
+
+    tokens: tuple[int, ...]
+    continuations: tuple[tuple[int, tuple[int, ...]], ...]
+    first: int  # smallest request index, for a deterministic order among equal lengths
+
+
+@dataclass(frozen=True)
+class _Prompt:
     index: int
-    tokens: tuple[int, ...]  # context + continuation
-    continuation_length: int
+    tokens: tuple[int, ...]
+
+
+def default_token_budget(device: str) -> int:
+    return CUDA_TOKEN_BUDGET if str(device).startswith("cuda") else CPU_TOKEN_BUDGET
 
 
 class Evaluator:
     """Scores requests on one model; holds no state besides the model, tokenizer and batch policy."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, token_budget: int = DEFAULT_TOKEN_BUDGET, max_batch: int = 64):
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        token_budget: int | None = None,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        progress: bool = False,
+    ):
         self.model = model
         self.tokenizer = tokenizer
-        self.token_budget = token_budget
+        self.token_budget = token_budget or default_token_budget(model.device)
         self.max_batch = max_batch
+        self.progress = progress
+
+    # ------------------------------------------------------------------ log-likelihood
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[float]:
         """Sum of log-probabilities of each continuation given its context, in request order."""
@@ -61,106 +103,89 @@ class Evaluator:
 
     def loglikelihood_with_lengths(self, requests: Sequence[LoglikelihoodRequest]) -> list[tuple[float, int]]:
         """(sum of log-probabilities, number of continuation tokens) per request, in request order."""
-        encoded = [self._encode(index, request) for index, request in enumerate(requests)]
-        scores = [(0.0, 0)] * len(encoded)
-        for batch in self._batches(encoded):
-            for item, score in zip(batch, self._score_batch(batch)):
-                scores[item.index] = (score, item.continuation_length)
+        contexts = self._contexts(requests)
+        scores = [(0.0, 0)] * len(requests)
+        batches = self._batches(contexts, lambda c: len(c.tokens), lambda c: c.first)
+        for batch in self._progress(batches, len(requests), "log-likelihood", lambda b: sum(len(c.continuations) for c in b)):
+            for index, total, length in self._with_backoff(self._score_contexts, batch):
+                scores[index] = (total, length)
         return scores
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
-        """Greedy continuation of each prompt, in request order, cut at the first stop string."""
-        outputs = [""] * len(requests)
-        groups: dict[tuple[int, tuple[str, ...]], list[_Encoded]] = {}
+    def _contexts(self, requests: Sequence[LoglikelihoodRequest]) -> list[_Context]:
+        encoded: dict[str, tuple[int, ...]] = {}
+        members: dict[str, list[tuple[int, tuple[int, ...]]]] = {}
         for index, request in enumerate(requests):
-            tokens = self.tokenizer(request.prompt, add_special_tokens=request.add_special_tokens)["input_ids"]
-            groups.setdefault((request.max_new_tokens, request.stop), []).append(_Encoded(index, tuple(tokens), 0))
-        for (max_new_tokens, stop), members in sorted(groups.items()):
-            for batch in self._batches(members, extra_tokens=max_new_tokens):
-                for item, text in zip(batch, self._generate_batch(batch, max_new_tokens, stop)):
-                    outputs[item.index] = _cut(text, stop)
-        return outputs
+            if request.context not in encoded:
+                encoded[request.context] = tuple(self.tokenizer(request.context, add_special_tokens=True)["input_ids"])
+                if not encoded[request.context]:
+                    raise ValueError(f"context {request.context!r} encodes to no tokens; nothing predicts the continuation")
+            continuation = tuple(self.tokenizer(request.continuation, add_special_tokens=False)["input_ids"])
+            if not continuation:
+                raise ValueError(f"continuation {request.continuation!r} encodes to no tokens")
+            members.setdefault(request.context, []).append((index, continuation))
+        return [_Context(encoded[text], tuple(group), group[0][0]) for text, group in members.items()]
 
-    def _generate_batch(self, batch: list[_Encoded], max_new_tokens: int, stop: tuple[str, ...]) -> list[str]:
+    def _score_contexts(self, batch: list[_Context]) -> list[tuple[int, float, int]]:
+        """(request index, log-likelihood, continuation length) for every continuation in the batch."""
         import torch
 
-        width = max(len(item.tokens) for item in batch)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)  # (batch, seq), left-padded
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, item in enumerate(batch):
-            input_ids[row, width - len(item.tokens) :] = torch.tensor(item.tokens)
-            attention[row, width - len(item.tokens) :] = 1
+        lengths = torch.tensor([len(c.tokens) for c in batch])
+        input_ids, attention = self._right_padded([c.tokens for c in batch])
+        longer = [(row, index, tokens) for row, c in enumerate(batch) for index, tokens in c.continuations if len(tokens) > 1]
+        states, cache = self._forward(input_ids, attention, use_cache=bool(longer))  # (batch, seq, width)
+        last = states[torch.arange(len(batch)), lengths - 1]  # (batch, width): predicts each continuation's first token
+        first = torch.log_softmax(self._logits(last).float(), dim=-1)  # (batch, vocab)
+        totals = {index: float(first[row, tokens[0]]) for row, c in enumerate(batch) for index, tokens in c.continuations}
+        for chunk in self._cache_chunks(longer, input_ids.shape[1]):
+            for index, rest in self._score_rest(chunk, cache, attention, lengths):
+                totals[index] += rest
+        return [(index, totals[index], len(tokens)) for c in batch for index, tokens in c.continuations]
+
+    def _cache_chunks(self, rows: list[Item], width: int) -> Iterator[list[Item]]:
+        """Continuation rows per pass over a copied cache, so that rows x context width stays in the budget."""
+        per_pass = max(1, min(self.max_batch, self.token_budget // max(width, 1)))
+        for start in range(0, len(rows), per_pass):
+            yield rows[start : start + per_pass]
+
+    def _score_rest(self, rows: list[tuple[int, int, tuple[int, ...]]], cache: Any, attention: Any, lengths: Any) -> list[tuple[int, float]]:
+        """Tokens 2.. of each continuation, run on its context's cached keys and values."""
+        import torch
+
+        picked = torch.tensor([row for row, _, _ in rows])
+        inputs, mask = self._right_padded([tokens[:-1] for _, _, tokens in rows])  # (rows, m - 1)
+        width = attention.shape[1]
+        steps = torch.arange(inputs.shape[1])
+        states, _ = self._forward(
+            inputs,
+            torch.cat([attention[picked], mask], dim=1),
+            past=_select_rows(cache, picked),
+            position_ids=lengths[picked][:, None] + steps[None, :],
+            cache_position=width + steps,
+        )  # (rows, m - 1, width)
+        results = []
+        for row, (_, index, tokens) in enumerate(rows):
+            logits = self._logits(states[row, : len(tokens) - 1]).float()  # (m - 1, vocab)
+            targets = torch.tensor(tokens[1:], device=logits.device)
+            results.append((index, float(torch.log_softmax(logits, dim=-1).gather(1, targets[:, None]).sum())))
+        return results
+
+    def _forward(self, input_ids: Any, attention: Any, *, use_cache: bool = False, past: Any = None, **positions: Any) -> tuple[Any, Any]:
+        """Hidden states (or logits, when the head must run whole) and the key/value cache."""
+        import torch
+
         device = self.model.device
-        extra = {"stop_strings": list(stop), "tokenizer": self.tokenizer} if stop else {}
+        extra = {key: value.to(device) for key, value in positions.items()}
+        module = self.model.base_model if self._split_head else self.model
         with torch.inference_mode():
-            generated = self.model.generate(
+            output = module(
                 input_ids=input_ids.to(device),
                 attention_mask=attention.to(device),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                pad_token_id=pad,
+                past_key_values=past,
+                use_cache=use_cache or past is not None,
                 **extra,
             )
-        return self.tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)
-
-    def _encode(self, index: int, request: LoglikelihoodRequest) -> _Encoded:
-        context = self.tokenizer(request.context, add_special_tokens=True)["input_ids"]
-        continuation = self.tokenizer(request.continuation, add_special_tokens=False)["input_ids"]
-        if not continuation:
-            raise ValueError(f"continuation {request.continuation!r} encodes to no tokens")
-        return _Encoded(index, tuple(context) + tuple(continuation), len(continuation))
-
-    def _batches(self, encoded: list[_Encoded], extra_tokens: int = 0) -> Iterator[list[_Encoded]]:
-        """Pack length-sorted items under the token budget (``extra_tokens`` per row for generation).
-
-        Longest first, so the first batch shows the peak memory; ties broken by request index.
-        """
-        ordered = sorted(encoded, key=lambda item: (-len(item.tokens), item.index))
-        batch: list[_Encoded] = []
-        for item in ordered:
-            width = (len(batch[0].tokens) if batch else len(item.tokens)) + extra_tokens
-            if batch and (width * (len(batch) + 1) > self.token_budget or len(batch) >= self.max_batch):
-                yield batch
-                batch = []
-            batch.append(item)
-        if batch:
-            yield batch
-
-    def _score_batch(self, batch: list[_Encoded]) -> list[float]:
-        import torch
-
-        width = len(batch[0].tokens)
-        pad = self.tokenizer.pad_token_id or 0
-        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)  # (batch, seq)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, item in enumerate(batch):
-            input_ids[row, : len(item.tokens)] = torch.tensor(item.tokens)
-            attention[row, : len(item.tokens)] = 1
-        hidden = self._hidden_states(input_ids, attention)  # (batch, seq, width)
-        scores = []
-        for row, item in enumerate(batch):
-            end = len(item.tokens)
-            start = end - item.continuation_length
-            # the state at position t predicts token t + 1; vocabulary logits only where they are read
-            row_logits = self._logits(hidden[row, start - 1 : end - 1]).float()  # (continuation, vocab)
-            targets = input_ids[row, start:end].to(row_logits.device)
-            log_probs = torch.log_softmax(row_logits, dim=-1).gather(1, targets[:, None])
-            scores.append(float(log_probs.sum()))
-        return scores
-
-    def _hidden_states(self, input_ids: Any, attention: Any) -> Any:
-        import torch
-
-        device = self.model.device
-        with torch.inference_mode():
-            if self._split_head:
-                body = self.model.base_model
-                return body(input_ids=input_ids.to(device), attention_mask=attention.to(device))[0]
-            return self.model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits
+        states = output.last_hidden_state if self._split_head else output.logits
+        return states, output.past_key_values
 
     def _logits(self, states: Any) -> Any:
         import torch
@@ -180,6 +205,125 @@ class Evaluator:
             and getattr(config, "final_logit_softcapping", None) is None
             and getattr(config, "logit_scale", None) is None
         )
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        """Greedy continuation of each prompt, in request order, cut at the first stop string."""
+        outputs = [""] * len(requests)
+        groups: dict[tuple[int, tuple[str, ...]], list[_Prompt]] = {}
+        for index, request in enumerate(requests):
+            tokens = self.tokenizer(request.prompt, add_special_tokens=request.add_special_tokens)["input_ids"]
+            groups.setdefault((request.max_new_tokens, request.stop), []).append(_Prompt(index, tuple(tokens)))
+        for (max_new_tokens, stop), members in sorted(groups.items()):
+            extra, run = max_new_tokens, functools.partial(self._generate_batch, max_new_tokens=max_new_tokens, stop=stop)
+            batches = self._batches(members, lambda p, extra=extra: len(p.tokens) + extra, lambda p: p.index)
+            for batch in self._progress(batches, len(members), "generation", len):
+                texts = self._with_backoff(run, batch)
+                for item, text in zip(batch, texts):
+                    outputs[item.index] = _cut(text, stop)
+        return outputs
+
+    def _generate_batch(self, batch: list[_Prompt], max_new_tokens: int, stop: tuple[str, ...]) -> list[str]:
+        import torch
+
+        width = max(len(item.tokens) for item in batch)
+        pad = self._pad_id
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)  # (batch, seq), left-padded
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, item in enumerate(batch):
+            input_ids[row, width - len(item.tokens) :] = torch.tensor(item.tokens)
+            attention[row, width - len(item.tokens) :] = 1
+        device = self.model.device
+        extra = {"stop_strings": list(stop), "tokenizer": self.tokenizer} if stop else {}
+        with torch.inference_mode():
+            generated = self.model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=attention.to(device),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=pad,
+                use_cache=True,
+                **extra,
+            )
+        return self.tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)
+
+    # ------------------------------------------------------------------ batching
+
+    def _batches(self, items: list[Item], width: Callable[[Item], int], tiebreak: Callable[[Item], int]) -> Iterator[list[Item]]:
+        """Pack items, longest first, so that rows x longest width stays under the token budget.
+
+        Longest first, so the first batch shows the peak memory; ties broken by request index.
+        """
+        ordered = sorted(items, key=lambda item: (-width(item), tiebreak(item)))
+        batch: list[Item] = []
+        for item in ordered:
+            widest = width(batch[0]) if batch else width(item)
+            if batch and (widest * (len(batch) + 1) > self.token_budget or len(batch) >= self.max_batch):
+                yield batch
+                batch = []
+            batch.append(item)
+        if batch:
+            yield batch
+
+    def _with_backoff(self, run: Callable[[list[Item]], list[Any]], batch: list[Item]) -> list[Any]:
+        """Run a batch; on a CUDA out-of-memory error halve the token budget and run it in halves."""
+        import torch
+
+        try:
+            return run(batch)
+        except torch.OutOfMemoryError:
+            if len(batch) == 1:
+                raise
+            torch.cuda.empty_cache()
+            self.token_budget = max(1, self.token_budget // 2)
+            self.max_batch = max(1, len(batch) // 2)
+            middle = len(batch) // 2
+            return self._with_backoff(run, batch[:middle]) + self._with_backoff(run, batch[middle:])
+
+    def _progress(self, batches: Iterator[list[Item]], total: int, what: str, size: Callable[[list[Item]], int]) -> Iterator[list[Item]]:
+        """Yield the batches, with a tqdm bar on the real stderr when enabled and the pass lasts > a few seconds."""
+        if not self.progress:
+            yield from batches
+            return
+        from tqdm.auto import tqdm
+
+        with tqdm(total=total, desc=f"editguard {what}", unit="req", delay=PROGRESS_DELAY_S, file=sys.__stderr__, leave=False) as bar:
+            for batch in batches:
+                yield batch
+                bar.update(size(batch))
+
+    def _right_padded(self, rows: list[tuple[int, ...]]) -> tuple[Any, Any]:
+        import torch
+
+        width = max(len(tokens) for tokens in rows)
+        input_ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)  # (rows, seq)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for row, tokens in enumerate(rows):
+            input_ids[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+            attention[row, : len(tokens)] = 1
+        return input_ids, attention
+
+    @property
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return int(pad) if pad is not None else 0
+
+
+def _select_rows(cache: Any, rows: Any) -> Any:
+    """A new key/value cache holding the given batch rows of ``cache`` (the original is left as it was)."""
+    from transformers import DynamicCache
+
+    device_rows = {}
+    layers = []
+    legacy = cache.to_legacy_cache() if hasattr(cache, "to_legacy_cache") else cache  # some models return tuples
+    for keys, values in legacy:
+        index = device_rows.setdefault(keys.device, rows.to(keys.device))
+        layers.append((keys.index_select(0, index), values.index_select(0, index)))
+    return DynamicCache.from_legacy_cache(tuple(layers))
 
 
 def _cut(text: str, stop: tuple[str, ...]) -> str:

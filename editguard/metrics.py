@@ -77,6 +77,28 @@ def get_metric(name: str) -> Metric:
 
 
 @dataclass(frozen=True)
+class ExampleResult:
+    """One example's result: its outcome, whether the output could be parsed, its reciprocal rank (choices)."""
+
+    outcome: Outcome
+    parsed: bool = True
+    reciprocal_rank: float | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {"outcome": self.outcome, "parsed": self.parsed, "reciprocal_rank": self.reciprocal_rank}
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, object]) -> ExampleResult:
+        outcome = record["outcome"]
+        rank = record.get("reciprocal_rank")
+        return cls(
+            list(outcome) if isinstance(outcome, list) else float(outcome),  # type: ignore[arg-type]
+            bool(record.get("parsed", True)),
+            None if rank is None else float(rank),  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
 class Score:
     ability: str
     metric: str
@@ -95,6 +117,14 @@ class Score:
     @property
     def unparsed_rate(self) -> float:
         return self.unparsed / self.n if self.n else 0.0
+
+    @classmethod
+    def from_results(cls, ability: str, metric: str, results: Mapping[str, ExampleResult]) -> Score:
+        """The score of per-example results; mean reciprocal rank is reported when the results carry ranks."""
+        ranks = [r.reciprocal_rank for r in results.values() if r.reciprocal_rank is not None]
+        extras = {"mrr": round(sum(ranks) / len(ranks), 6)} if ranks else {}
+        outcomes = {key: results[key].outcome for key in sorted(results)}
+        return cls(ability, metric, outcomes, unparsed=sum(not r.parsed for r in results.values()), extras=extras)
 
     def restricted_to(self, ids: Sequence[str]) -> Score:
         """The same score over a subset of its examples (all of ``ids`` must be present)."""

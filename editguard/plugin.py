@@ -71,7 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_Results(config), "editguard-results")
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # optional: pytest-xdist may be absent or disabled
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """``-n auto``: one worker per visible GPU when there are GPUs, else xdist's own choice."""
     # xdist asks before pytest_configure, so read the command line directly
@@ -206,6 +206,12 @@ class _Results:
         for description, reused in sorted({(row.edit, row.edit_reused) for row in self.rows if row.edit}, key=str):
             how = _EDIT_SOURCES.get(reused, "loaded")
             terminalreporter.write_line(f"edit: {description}, {how}")
+        scored = sum(row.n or 0 for row in self.rows)
+        cached = sum(row.cached for row in self.rows)
+        if cached:
+            terminalreporter.write_line(
+                f"model outputs: {cached} of {scored} example results read from the output cache (--editguard-rescore scores them again)"
+            )
         for line in table(self.rows):
             terminalreporter.write_line(line)
         for row in self.rows:

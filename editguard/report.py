@@ -32,6 +32,7 @@ class Row:
     metric: str = ""
     chance: float | None = None
     unparsed: float | None = None  # fraction of the edited model's outputs that could not be parsed
+    cached: int = 0  # results of the scored model read from the output cache instead of computed
 
     @property
     def difference(self) -> float | None:

@@ -17,10 +17,11 @@ from importlib import metadata
 from typing import Any
 
 from editguard.baselines import Baseline, BaselineError, BaselineStore, staleness
-from editguard.metrics import Score
+from editguard.metrics import ExampleResult, Score
+from editguard.outputs import OutputCache
+from editguard.report import Row
 from editguard.settings import Settings
 from editguard.tasks import Example, Task, get_task
-from editguard.report import Row
 from editguard.verdict import Verdict, compare, failure_message
 
 SAMPLE_SEED = "editguard-sample-v1"
@@ -82,7 +83,9 @@ class Session:
     settings: Settings
     worker_index: int = 0
     worker_count: int = 1
-    _scores: dict[tuple[str, bool], Score] = field(default_factory=dict)
+    _results: dict[tuple[str, bool], dict[str, ExampleResult]] = field(default_factory=dict)
+    cached_counts: dict[tuple[str, bool], int] = field(default_factory=dict)  # results served by the output cache
+    _from_cache: dict[tuple[str, bool], set[str]] = field(default_factory=dict)
     _examples: dict[tuple[str, str], list[Example]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ abilities
@@ -178,23 +181,69 @@ class Session:
 
     # ------------------------------------------------------------------ scores
 
-    def score(self, ability: str, *, edited: bool) -> Score:
-        key = (ability, edited)
-        if key not in self._scores:
-            if edited:
-                with self.edited():
-                    self._scores[key] = self._score_now(self.task(ability))
-            else:
-                self._scores[key] = self._score_now(self.task(ability))
-        return self._scores[key]
+    def score(self, ability: str, *, edited: bool, examples: list[Example] | None = None) -> Score:
+        """The score of the base or edited model on ``examples`` (default: the run's sample)."""
+        task = self.task(ability)
+        chosen = self.examples(task) if examples is None else examples
+        return Score.from_results(ability, task.metric, self.results(task, edited=edited, examples=chosen))
 
-    def _score_now(self, task: Task) -> Score:
-        from editguard.evaluator import Evaluator
+    def results(self, task: Task, *, edited: bool, examples: list[Example]) -> dict[str, ExampleResult]:
+        """Per-example results, from memory, then the output cache, scoring only what neither holds."""
+        key = (task.name, edited)
+        material = self.output_material(task, edited=edited)
+        if key not in self._results:
+            self._results[key] = self.outputs.load(material)
+            self._from_cache[key] = set(self._results[key])
+        known = self._results[key]
+        missing = [example for example in examples if example.id not in known]
+        served = self._from_cache[key] & {example.id for example in examples}
+        self.cached_counts[key] = max(self.cached_counts.get(key, 0), len(served))
+        if missing:
+            with self.edited() if edited else contextlib.nullcontext():
+                scored = self._score_now(task, missing)
+            known.update(scored)
+            self.outputs.store(material, scored)
+        return {example.id: known[example.id] for example in examples}
 
-        evaluator = Evaluator(self.base.model, self.base.tokenizer)
-        examples = self.examples(task)
+    @cached_property
+    def outputs(self) -> OutputCache:
+        return OutputCache(self.settings.cache_dir, read=not self.settings.rescore)
+
+    def output_material(self, task: Task, *, edited: bool) -> dict[str, Any]:
+        """What decides a model's results on an ability: the output cache's key material."""
+        from editguard.fingerprint import combine
+
+        model = combine(self.base.fingerprint, self.edit[0].fingerprint) if edited else self.base.fingerprint
+        return {
+            "ability": task.name,
+            "protocol": task.protocol,
+            "task": self.task_fingerprint(task),
+            "model": model,
+            "evaluator": self.evaluator_settings,
+        }
+
+    @cached_property
+    def evaluator_settings(self) -> dict[str, Any]:
+        from editguard.evaluator import EVALUATOR_VERSION
+
+        versions = library_versions()
+        return {
+            "version": EVALUATOR_VERSION,
+            "dtype": str(self.base.model.dtype),
+            "device": str(self.base.device).partition(":")[0],
+            "torch": versions.get("torch"),
+            "transformers": versions.get("transformers"),
+        }
+
+    def evaluator(self) -> Any:
+        from editguard.evaluator import DEFAULT_MAX_BATCH, Evaluator
+
+        max_batch = self.settings.batch_size or DEFAULT_MAX_BATCH
+        return Evaluator(self.base.model, self.base.tokenizer, max_batch=max_batch, progress=self.worker_count == 1)
+
+    def _score_now(self, task: Task, examples: list[Example]) -> dict[str, ExampleResult]:
         scorer = _score_choices if task.kind == "choice" else _score_generations
-        return scorer(task, examples, evaluator)
+        return scorer(task, examples, self.evaluator())
 
     # ------------------------------------------------------------------ baselines and verdicts
 
@@ -277,6 +326,7 @@ def _gate_row(session: Session, task: Task) -> tuple[Row, str | None]:
         row = Row(
             ability, task.dataset, "recorded", baseline=baseline.score, n=baseline.n, note=f"wrote {path}",
             metric=task.metric, chance=task.chance, unparsed=baseline.unparsed / baseline.n if baseline.n else 0.0,
+            cached=session.cached_counts.get((ability, False), 0),
         )  # fmt: skip
         return row, None
     verdict, _ = session.verdict(ability)
@@ -294,6 +344,7 @@ def _gate_row(session: Session, task: Task) -> tuple[Row, str | None]:
         metric=task.metric,
         chance=task.chance,
         unparsed=session.score(ability, edited=True).unparsed_rate,
+        cached=session.cached_counts.get((ability, True), 0),
     )
     if verdict.passed:
         return row, None
@@ -304,24 +355,24 @@ def _gate_row(session: Session, task: Task) -> tuple[Row, str | None]:
 # ----------------------------------------------------------------------------- scoring by kind
 
 
-def _score_choices(task: Task, examples: list[Example], evaluator: Any) -> Score:
+def _score_choices(task: Task, examples: list[Example], evaluator: Any) -> dict[str, ExampleResult]:
     """Pick the continuation with the highest log-likelihood (per token when length-normalised)."""
     from editguard.evaluator import LoglikelihoodRequest
     from editguard.scorers import reciprocal_rank
 
     requests = [LoglikelihoodRequest(e.prompt, choice) for e in examples for choice in e.choices]
-    results = iter(evaluator.loglikelihood_with_lengths(requests))
-    outcomes, ranks = {}, []
+    scored = iter(evaluator.loglikelihood_with_lengths(requests))
+    results = {}
     for example in examples:
-        pairs = [next(results) for _ in example.choices]
+        pairs = [next(scored) for _ in example.choices]
         scores = [total / length if task.length_normalized else total for total, length in pairs]
         predicted = max(range(len(scores)), key=lambda index: (scores[index], -index))
-        outcomes[example.id] = 1.0 if predicted == example.gold else 0.0
-        ranks.append(reciprocal_rank(scores, int(example.gold or 0)))
-    return Score(task.name, task.metric, outcomes, extras={"mrr": round(sum(ranks) / len(ranks), 6) if ranks else 0.0})
+        outcome = 1.0 if predicted == example.gold else 0.0
+        results[example.id] = ExampleResult(outcome, reciprocal_rank=reciprocal_rank(scores, int(example.gold or 0)))
+    return results
 
 
-def _score_generations(task: Task, examples: list[Example], evaluator: Any) -> Score:
+def _score_generations(task: Task, examples: list[Example], evaluator: Any) -> dict[str, ExampleResult]:
     """Generate greedily for every prompt of every example, then let the task score the outputs."""
     from editguard.evaluator import GenerationRequest
 
@@ -334,8 +385,7 @@ def _score_generations(task: Task, examples: list[Example], evaluator: Any) -> S
     outputs = iter(evaluator.generate(requests))
     grouped = [[next(outputs) for _ in example.prompts] for example in examples]
     scored = task.score_outputs(examples, grouped)
-    outcomes = {example.id: result.outcome for example, result in zip(examples, scored)}
-    return Score(task.name, task.metric, outcomes, unparsed=sum(not result.parsed for result in scored))
+    return {example.id: ExampleResult(result.outcome, result.parsed) for example, result in zip(examples, scored)}
 
 
 def _render(prompt: str, tokenizer: Any, chat: bool) -> str:

@@ -60,6 +60,18 @@ def parse_limit(text: str) -> int:
     return value
 
 
+def parse_batch_size(text: str) -> int | None:
+    if str(text).strip().lower() == "auto":
+        return None
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a batch size; give a whole number such as 8, or auto") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1 (or auto)")
+    return value
+
+
 def parse_device(text: str) -> str:
     text = str(text).strip()
     base, _, index = text.partition(":")
@@ -75,10 +87,16 @@ def parse_existing_file(text: str) -> Path:
     return path
 
 
+SHIPPED_EDITS = ("demo", "zsre-20")  # kept equal to editguard.editing.requests.SHIPPED_EDITS (checked by a test)
+
+
 def parse_edits(text: str) -> str:
-    if text == "demo" or Path(text).is_file():
+    if text in SHIPPED_EDITS or Path(text).is_file():
         return text
-    raise argparse.ArgumentTypeError(f"edits file {text!r} does not exist; give an edit-requests JSONL file or 'demo'")
+    raise argparse.ArgumentTypeError(
+        f"edits file {text!r} does not exist; give an edit-requests file (editguard JSONL, ZsRE or CounterFact JSON) "
+        f"or a shipped set: {', '.join(SHIPPED_EDITS)}"
+    )
 
 
 def parse_protocol(text: str) -> str:
@@ -137,6 +155,8 @@ class Settings:
     abilities: tuple[str, ...] | None = None  # None: every registered ability
     protocol: str = "default"
     data: Mapping[str, str] = field(default_factory=dict)  # ability -> data source (default: probe)
+    batch_size: int | None = None  # rows per forward pass; None: the device's default
+    rescore: bool = False  # ignore cached model outputs (and refresh them)
 
     def tolerance_for(self, ability: str) -> float:
         return self.tolerances.get(ability, self.tolerance)
@@ -164,7 +184,7 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option("model", "base model: 'smollm2' (embedded default), 'tiny-gpt2', a local folder, a model id or a .gguf file", metavar="SOURCE"),
-    Option("edits", "edit-requests JSONL file applied to the base ('demo': the shipped demo edits)", parse_edits, metavar="FILE"),
+    Option("edits", "edit requests applied to the base: an editguard JSONL, ZsRE or CounterFact JSON file (detected), or a shipped set: 'demo' (3 edits), 'zsre-20'", parse_edits, metavar="FILE"),
     Option("edited", "an edited model made elsewhere: a checkpoint folder or a .safetensors file of weight deltas (instead of --editguard-edits)", Path, metavar="PATH"),
     Option("method", "EasyEdit method used to apply the edits (ROME)", metavar="NAME"),
     Option("hparams", "EasyEdit-style YAML file overriding the method's default hyper-parameters", parse_existing_file, metavar="FILE"),
@@ -177,6 +197,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("report", "write the per-ability results as JSON to this file", Path, metavar="FILE"),
     Option("abilities", "comma-separated abilities to gate (default: all)", parse_abilities, metavar="NAMES"),
     Option("protocol", "default (correct scoring) or study (the reference study's prompts and scorers, flaws included)", parse_protocol, metavar="NAME"),
+    Option("batch_size", "most examples per forward pass, or auto (default: a token budget per device, backing off on CUDA out-of-memory); scores do not depend on it", parse_batch_size, metavar="N|auto"),
+    Option("rescore", "score again instead of reading cached model outputs (the cache is refreshed)", parse_bool, flag=True),
     Option("data", "data for one ability: ABILITY=probe|hf:NAME[/CONFIG][:SPLIT]|file:PATH|study:PATH; repeatable (default: the embedded probe sets)", parse_data, repeat=True, metavar="ABILITY=SOURCE"),
 )
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
@@ -232,7 +254,7 @@ def _parsed(option: Option, raw: Any, origin: str, *, base: Path) -> Any:
     if option.name == "data" and isinstance(raw, Mapping):
         items = [f"{key}={_anchored_source(str(value), base)}" for key, value in raw.items()]
     if option.name in _PATHS:
-        items = [item if str(item) == "demo" else str(base / str(item)) for item in items]
+        items = [item if str(item) in SHIPPED_EDITS else str(base / str(item)) for item in items]
     try:
         parsed = [option.parse(item if isinstance(item, bool) else str(item)) for item in items]
     except argparse.ArgumentTypeError as error:
@@ -249,7 +271,7 @@ def _anchored_source(source: str, base: Path) -> str:
 
 
 def _anchored(name: str, value: Any, base: Path) -> Any:
-    if name not in _PATHS or str(value) == "demo":
+    if name not in _PATHS or str(value) in SHIPPED_EDITS:
         return value
     path = Path(value)
     resolved = path if path.is_absolute() else base / path

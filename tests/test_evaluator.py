@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -67,3 +68,81 @@ def test_generation_stops_at_stop_strings(smollm2: Any) -> None:
     prompt = "Question: What is the capital of France?\nAnswer: Paris\n\nQuestion: What is the capital of Italy?\nAnswer:"
     (answer,) = Evaluator(smollm2.model, smollm2.tokenizer).generate([GenerationRequest(prompt, 12, ("\n",))])
     assert answer.strip() == "Rome"
+
+
+# ----------------------------------------------------------------------------- exactness across batch sizes and orders
+
+BATCH_SIZES = (1, 8, 32)
+CHOICES = [" positive", " negative", " it is not", " a river flows north", " no"]
+examples = st.lists(st.tuples(texts, st.lists(st.sampled_from(CHOICES), min_size=2, max_size=4, unique=True)), min_size=1, max_size=10)
+
+
+def _choice_requests(items: list) -> list[LoglikelihoodRequest]:
+    return [LoglikelihoodRequest(context, choice) for context, choices in items for choice in choices]
+
+
+def _predictions(items: list, scores: list[float]) -> list[int]:
+    flat = iter(scores)
+    picked = []
+    for _, choices in items:
+        values = [next(flat) for _ in choices]
+        picked.append(max(range(len(values)), key=lambda i: (values[i], -i)))
+    return picked
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(examples, st.randoms(use_true_random=False))
+def test_choices_agree_for_batch_sizes_1_8_32_and_any_order(tiny: Any, items: list, rng: Any) -> None:
+    """Shared-context scoring: same log-likelihoods (1e-4) and the same chosen answers, whatever the batching."""
+    requests = _choice_requests(items)
+    runs = {size: Evaluator(tiny.model, tiny.tokenizer, max_batch=size).loglikelihood(requests) for size in BATCH_SIZES}
+    order = list(range(len(requests)))
+    rng.shuffle(order)
+    shuffled = Evaluator(tiny.model, tiny.tokenizer, max_batch=8).loglikelihood([requests[i] for i in order])
+    unshuffled = [0.0] * len(requests)
+    for position, index in enumerate(order):
+        unshuffled[index] = shuffled[position]
+    reference = [_reference(tiny.model, tiny.tokenizer, request) for request in requests]
+    for scores in [*runs.values(), unshuffled]:
+        assert max(abs(a - b) for a, b in zip(scores, reference)) < 1e-4
+        assert _predictions(items, scores) == _predictions(items, reference)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(texts, min_size=1, max_size=12), st.randoms(use_true_random=False))
+def test_generations_agree_for_batch_sizes_1_8_32_and_any_order(tiny: Any, prompts: list[str], rng: Any) -> None:
+    from editguard.evaluator import GenerationRequest
+
+    requests = [GenerationRequest(prompt, 5, ("\n", ".")) for prompt in prompts]
+    runs = [Evaluator(tiny.model, tiny.tokenizer, max_batch=size).generate(requests) for size in BATCH_SIZES]
+    order = list(range(len(requests)))
+    rng.shuffle(order)
+    shuffled = Evaluator(tiny.model, tiny.tokenizer, max_batch=8).generate([requests[i] for i in order])
+    unshuffled = [""] * len(requests)
+    for position, index in enumerate(order):
+        unshuffled[index] = shuffled[position]
+    assert runs[0] == runs[1] == runs[2] == unshuffled
+
+
+@pytest.mark.parametrize("ability", ["dialogue", "open_qa"])  # multi-token choices on long contexts; generation
+def test_embedded_default_is_exact_across_batch_sizes_and_orders(smollm2: Any, ability: str) -> None:
+    """One ability of each kind on the real model: identical outcomes, log-likelihoods within 1e-4."""
+    import random
+
+    from editguard.session import _score_choices, _score_generations, sample
+    from editguard.tasks import get_task
+    from editguard.tasks.sources import load_records, parse_data_source
+
+    task = get_task(ability, "default")
+    chosen = sample(task.examples(load_records(ability, parse_data_source("probe"))), 16)
+    scorer = _score_choices if task.kind == "choice" else _score_generations
+    runs = [scorer(task, chosen, Evaluator(smollm2.model, smollm2.tokenizer, max_batch=size)) for size in BATCH_SIZES]
+    shuffled = list(chosen)
+    random.Random(0).shuffle(shuffled)
+    runs.append(scorer(task, shuffled, Evaluator(smollm2.model, smollm2.tokenizer, max_batch=8)))
+    outcomes = [{key: result.outcome for key, result in run.items()} for run in runs]
+    assert outcomes[0] == outcomes[1] == outcomes[2] == outcomes[3]
+    if task.kind == "choice":
+        requests = [LoglikelihoodRequest(e.prompt, choice) for e in chosen for choice in e.choices]
+        by_size = [Evaluator(smollm2.model, smollm2.tokenizer, max_batch=size).loglikelihood(requests) for size in BATCH_SIZES]
+        assert max(abs(a - b) for other in by_size[1:] for a, b in zip(by_size[0], other)) < 1e-4

@@ -92,3 +92,25 @@ def test_conflicting_options_name_both(tmp_path: Path) -> None:
     edited = tmp_path / "delta.safetensors"
     with pytest.raises(SettingsError, match="--editguard-edits and --editguard-edited"):
         build_settings({"edits": "demo", "edited": edited}, {}, {}, rootdir=tmp_path)
+
+
+def test_shipped_edit_sets_match_the_requests_module() -> None:
+    from editguard.editing.requests import SHIPPED_EDITS
+    from editguard.settings import SHIPPED_EDITS as NAMES
+
+    assert set(NAMES) == set(SHIPPED_EDITS)
+
+
+@pytest.mark.parametrize("text, expected", [("auto", None), ("8", 8), ("1", 1)])
+def test_batch_size(text: str, expected: int | None) -> None:
+    from editguard.settings import parse_batch_size
+
+    assert parse_batch_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "eight", "1.5"])
+def test_bad_batch_size(text: str) -> None:
+    from editguard.settings import parse_batch_size
+
+    with pytest.raises(argparse.ArgumentTypeError, match="batch size|at least 1"):
+        parse_batch_size(text)

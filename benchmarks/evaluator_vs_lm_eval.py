@@ -1,0 +1,297 @@
+"""Benchmark: editguard's evaluator against lm-evaluation-harness on the same examples, in one run.
+
+    make bench                       # sets up .venv-bench (lm-eval 0.4.13) and runs this script
+    .venv-bench/bin/python benchmarks/evaluator_vs_lm_eval.py --repeats 3
+
+For each ability (default: sentiment and closed_qa, scored by log-likelihood; open_qa, by greedy
+generation) the examples of the embedded default's probe set are written out once, rendered exactly
+as editguard prompts them, and scored on SmolLM2-135M-Instruct (fp32, CPU, ``--threads`` threads):
+
+- by editguard's ``Evaluator`` (its default batching), in a fresh process;
+- by lm-evaluation-harness (``hf`` backend, a local task YAML over the same JSONL), in a fresh process
+  per batch size (1, 8, 32), the best of which is compared.
+
+Runs of the two tools are interleaved and repeated; medians are reported.  "Model time" is the
+scoring call alone; "process" is the whole subprocess (interpreter start, imports, model load,
+scoring): what a CI job pays.  The FLOP floor is 2 x non-embedding parameters x tokens that must be
+processed (each context once, plus continuation tokens after the first, plus generated tokens),
+divided by a measured fp32 matmul rate.  Nothing here runs in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ABILITIES = ("sentiment", "closed_qa", "open_qa")
+LM_EVAL_BATCH_SIZES = (1, 8, 32)
+
+
+# ----------------------------------------------------------------------------- preparing the examples
+
+
+def prepare(abilities: list[str], limit: int | None, data: dict[str, str], out: Path, cache_dir: Path) -> dict[str, Any]:
+    """Write each ability's rendered examples as JSONL plus an lm-eval task YAML; return the facts needed later."""
+    from editguard.models import load_model
+    from editguard.session import _render, sample
+    from editguard.tasks import get_task
+    from editguard.tasks.sources import load_records, parse_data_source
+
+    loaded = load_model("smollm2", device="cpu", cache_dir=cache_dir)
+    facts: dict[str, Any] = {"model_folder": str(loaded.model.config._name_or_path), "abilities": {}}
+    out.mkdir(parents=True, exist_ok=True)
+    for ability in abilities:
+        task = get_task(ability, "default")
+        examples = sample(task.examples(load_records(ability, parse_data_source(data.get(ability, "probe")))), limit)
+        chat = task.chat and bool(getattr(loaded.tokenizer, "chat_template", None))
+        rows = [
+            {"id": e.id, "prompt": _render(e.prompt, loaded.tokenizer, chat), "choices": list(e.choices), "gold": e.gold or 0}
+            for e in examples
+        ]
+        data_file = out / f"{ability}.jsonl"
+        data_file.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+        (out / f"editguard_{ability}.yaml").write_text(_task_yaml(ability, task, data_file), encoding="utf-8")
+        facts["abilities"][ability] = {
+            "kind": task.kind, "n": len(rows), "max_new_tokens": task.max_new_tokens, "stop": list(task.stop),
+            "add_special_tokens": not chat, "data": str(data_file),
+        }  # fmt: skip
+    return facts
+
+
+def _task_yaml(ability: str, task: Any, data_file: Path) -> str:
+    common = (
+        f"task: editguard_{ability}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {data_file}\n"
+        "test_split: test\ndoc_to_text: prompt\n"
+    )
+    if task.kind == "choice":  # choices carry their own leading space, as in editguard
+        return common + "output_type: multiple_choice\ndoc_to_choice: choices\ndoc_to_target: gold\ntarget_delimiter: ''\nmetric_list:\n  - metric: acc\n"
+    until = json.dumps(list(task.stop))
+    return common + (
+        "output_type: generate_until\ndoc_to_target: prompt\ntarget_delimiter: ''\n"
+        f"generation_kwargs:\n  until: {until}\n  max_gen_toks: {task.max_new_tokens}\n  do_sample: false\n"
+        "metric_list:\n  - metric: exact_match\n"
+    )
+
+
+# ----------------------------------------------------------------------------- the two workers (run in subprocesses)
+
+
+def _read_rows(path: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def worker_editguard(facts: dict[str, Any], ability: str, threads: int, cache_dir: Path) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(threads)
+    from editguard.evaluator import Evaluator, GenerationRequest, LoglikelihoodRequest
+    from editguard.models import load_model
+
+    spec = facts["abilities"][ability]
+    rows = _read_rows(spec["data"])
+    loaded = load_model("smollm2", device="cpu", cache_dir=cache_dir)
+    evaluator = Evaluator(loaded.model, loaded.tokenizer)
+    start = time.perf_counter()
+    if spec["kind"] == "choice":
+        requests = [LoglikelihoodRequest(row["prompt"], choice) for row in rows for choice in row["choices"]]
+        scores = evaluator.loglikelihood(requests)
+        model_time = time.perf_counter() - start
+        predictions, flat = {}, iter(scores)
+        for row in rows:
+            values = [next(flat) for _ in row["choices"]]
+            predictions[row["id"]] = max(range(len(values)), key=lambda i: (values[i], -i))
+        generated = 0
+    else:
+        requests = [GenerationRequest(row["prompt"], spec["max_new_tokens"], tuple(spec["stop"]), spec["add_special_tokens"]) for row in rows]
+        outputs = evaluator.generate(requests)
+        model_time = time.perf_counter() - start
+        predictions = {row["id"]: text.strip() for row, text in zip(rows, outputs)}
+        generated = sum(len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"]) + 1 for text in outputs)
+    return {"model_time": model_time, "predictions": predictions, "generated_tokens": generated}
+
+
+def worker_lm_eval(facts: dict[str, Any], ability: str, threads: int, batch_size: int, out: Path) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(threads)
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    spec = facts["abilities"][ability]
+    model = HFLM(pretrained=facts["model_folder"], device="cpu", dtype="float32", batch_size=batch_size)
+    timer = {"model_time": 0.0}
+    for method in ("loglikelihood", "generate_until"):
+        original = getattr(model, method)
+
+        def timed(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                timer["model_time"] += time.perf_counter() - start
+
+        setattr(model, method, timed)
+    results = lm_eval.simple_evaluate(
+        model=model, tasks=[f"editguard_{ability}"], task_manager=TaskManager(include_path=str(out)),
+        num_fewshot=0, log_samples=True, bootstrap_iters=0,
+    )  # fmt: skip
+    predictions = {}
+    for record in results["samples"][f"editguard_{ability}"]:
+        if spec["kind"] == "choice":
+            values = [float(pair[0]) for pair in record["filtered_resps"]]
+            predictions[record["doc"]["id"]] = max(range(len(values)), key=lambda i: (values[i], -i))
+        else:
+            predictions[record["doc"]["id"]] = str(record["filtered_resps"][0]).strip()
+    return {"model_time": timer["model_time"], "predictions": predictions}
+
+
+# ----------------------------------------------------------------------------- the parent: timing, memory, report
+
+
+def run_worker(arguments: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run one worker process; its result plus whole-process wall time and peak RSS (MB)."""
+    start = time.perf_counter()
+    process = subprocess.Popen([sys.executable, __file__, *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    stdout, stderr = process.communicate()
+    wall = time.perf_counter() - start
+    if process.returncode:
+        raise SystemExit(f"worker {' '.join(arguments[:3])} failed:\n{stderr[-3000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["process_time"] = wall  # peak_mb comes from the worker's own getrusage
+    return result
+
+
+def matmul_rate(threads: int) -> float:
+    """Measured fp32 GFLOP/s of the matmul shapes a 576-wide model runs (best of 5)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(2048, 576), torch.randn(576, 1536)
+    best = 0.0
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(20):
+            a @ b
+        best = max(best, 20 * 2 * 2048 * 576 * 1536 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def floor_tokens(spec: dict[str, Any], tokenizer: Any, generated: int) -> int:
+    rows = _read_rows(spec["data"])
+    tokens = 0
+    for row in rows:
+        tokens += len(tokenizer(row["prompt"], add_special_tokens=spec.get("add_special_tokens", True))["input_ids"])
+        tokens += sum(len(tokenizer(c, add_special_tokens=False)["input_ids"]) - 1 for c in row["choices"])
+    return tokens + generated
+
+
+def non_embedding_parameters(cache_dir: Path) -> tuple[int, Any]:
+    from editguard.models import load_model
+
+    loaded = load_model("smollm2", device="cpu", cache_dir=cache_dir)
+    embedding = loaded.model.get_input_embeddings().weight.numel()
+    return sum(p.numel() for p in loaded.model.parameters()) - embedding, loaded.tokenizer
+
+
+def agreement(a: dict[str, Any], b: dict[str, Any]) -> float:
+    return sum(a[key] == b.get(key) for key in a) / len(a)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--abilities", default=",".join(DEFAULT_ABILITIES))
+    parser.add_argument("--limit", type=int, default=None, help="examples per ability (default: the whole probe set)")
+    parser.add_argument("--data", action="append", default=[], help="ABILITY=SOURCE as in --editguard-data (default: probe sets)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-sizes", default=",".join(map(str, LM_EVAL_BATCH_SIZES)), help="lm-eval batch sizes to try")
+    parser.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("EDITGUARD_CACHE_DIR", ROOT / ".cache" / "editguard")))
+    parser.add_argument("--json", type=Path, default=None, help="also write the raw measurements here")
+    args = parser.parse_args()
+    out = args.cache_dir / "bench"
+    abilities = [a.strip() for a in args.abilities.split(",") if a.strip()]
+    facts = prepare(abilities, args.limit, dict(item.split("=", 1) for item in args.data), out, args.cache_dir)
+    (out / "facts.json").write_text(json.dumps(facts), encoding="utf-8")
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "EDITGUARD_CACHE_DIR": str(args.cache_dir)}  # fmt: skip
+    sizes = [int(size) for size in args.batch_sizes.split(",")]
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {a: {"editguard": [], **{f"lm-eval bs={s}": [] for s in sizes}} for a in abilities}
+    for repeat in range(args.repeats):
+        for ability in abilities:  # interleaved: machine drift hits both tools alike
+            common = [str(out / "facts.json"), ability, str(args.threads)]
+            runs[ability]["editguard"].append(run_worker(["--worker", "editguard", *common], env))
+            for size in sizes:
+                runs[ability][f"lm-eval bs={size}"].append(run_worker(["--worker", "lm-eval", *common, str(size)], env))
+            print(f"repeat {repeat + 1}/{args.repeats}: {ability} done", file=sys.stderr, flush=True)
+    report(facts, runs, args)
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
+
+
+def report(facts: dict[str, Any], runs: dict[str, dict[str, list[dict[str, Any]]]], args: argparse.Namespace) -> None:
+    import platform
+
+    import torch
+
+    rate = matmul_rate(args.threads)
+    parameters, tokenizer = non_embedding_parameters(args.cache_dir)
+    print(f"\nSmolLM2-135M-Instruct fp32, CPU {platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}, "
+          f"matmul {rate:.0f} GFLOP/s, {parameters / 1e6:.1f} M non-embedding parameters; medians of {args.repeats} runs\n")  # fmt: skip
+    print("| ability | kind | n | tool | model time s | process s | examples/s (process) | peak MB | agreement |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    summary = []
+    for ability, by_tool in runs.items():
+        spec = facts["abilities"][ability]
+        ours = by_tool["editguard"]
+        lm_tools = [tool for tool in by_tool if tool != "editguard"]
+        best = min(lm_tools, key=lambda tool: _median(by_tool[tool], "process_time"))
+        for tool in ["editguard", *lm_tools]:
+            measured = by_tool[tool]
+            marker = " (best)" if tool == best else ""
+            print(f"| {ability} | {spec['kind']} | {spec['n']} | {tool}{marker} | {_median(measured, 'model_time'):.1f} | "
+                  f"{_median(measured, 'process_time'):.1f} | {spec['n'] / _median(measured, 'process_time'):.2f} | "
+                  f"{max(r['peak_mb'] for r in measured):.0f} | {agreement(ours[0]['predictions'], measured[0]['predictions']):.1%} |")  # fmt: skip
+        tokens = floor_tokens(spec, tokenizer, ours[0]["generated_tokens"])
+        floor = 2 * parameters * tokens / (rate * 1e9)
+        summary.append((ability, best, by_tool, floor, tokens))
+    print("\n| ability | process speed-up vs lm-eval best | model-time speed-up | model time / FLOP floor | floor s (tokens) | peak memory ratio | agreement with lm-eval best |")
+    print("|---|---|---|---|---|---|---|")
+    for ability, best, by_tool, floor, tokens in summary:
+        ours, theirs = by_tool["editguard"], by_tool[best]
+        print(f"| {ability} | {_median(theirs, 'process_time') / _median(ours, 'process_time'):.2f}x | "
+              f"{_median(theirs, 'model_time') / _median(ours, 'model_time'):.2f}x | {_median(ours, 'model_time') / floor:.2f} | "
+              f"{floor:.1f} ({tokens}) | {max(r['peak_mb'] for r in ours) / max(r['peak_mb'] for r in theirs):.2f} | "
+              f"{agreement(ours[0]['predictions'], theirs[0]['predictions']):.1%} |")  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps({"facts": facts, "runs": runs, "matmul_gflops": rate}, indent=1), encoding="utf-8")
+
+
+def worker_main(argv: list[str]) -> None:
+    import resource
+
+    tool, facts_file, ability, threads = argv[:4]
+    facts = json.loads(Path(facts_file).read_text(encoding="utf-8"))
+    if tool == "editguard":
+        result = worker_editguard(facts, ability, int(threads), Path(os.environ["EDITGUARD_CACHE_DIR"]))
+    else:
+        result = worker_lm_eval(facts, ability, int(threads), int(argv[4]), Path(facts_file).parent)
+    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sys.stdout.write("\n" + json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker_main(sys.argv[2:])
+    else:
+        main()

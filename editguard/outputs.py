@@ -1,0 +1,83 @@
+"""The output cache: per-example results of a model on an ability, kept on disk between runs.
+
+An entry is keyed by everything that decides the results: the model's content fingerprint (the
+base's weights, plus the edit's delta for an edited model), the ability's task fingerprint (version,
+protocol, prompt template and every example of its data), the protocol, and the evaluator settings
+(evaluator version, dtype, device kind, torch and transformers versions).  Batch size is not part of
+the key: scores do not depend on it (tested).  A key that differs in any part misses, so one model's
+outputs are never served for another.
+
+Results are stored per example id, so a run on a different sample (``--editguard-limit``) or a
+chunked run scores only the examples it has not seen.  Writes merge under a file lock and land
+atomically (temporary file, then ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from editguard.fingerprint import fingerprint
+from editguard.metrics import ExampleResult
+
+CACHE_FORMAT = 1
+
+
+class OutputCache:
+    """Per-example results under ``<cache>/outputs/``; ``root=None`` disables reading and writing."""
+
+    def __init__(self, root: Path | None, *, read: bool = True):
+        self.root = root
+        self.read = read
+
+    @staticmethod
+    def key(material: Mapping[str, Any]) -> str:
+        return fingerprint({"format": CACHE_FORMAT, **material})
+
+    def path(self, material: Mapping[str, Any]) -> Path | None:
+        if self.root is None:
+            return None
+        return self.root / "outputs" / f"{material.get('ability', 'results')}.{self.key(material)}.json"
+
+    def load(self, material: Mapping[str, Any]) -> dict[str, ExampleResult]:
+        """The cached results for this key (empty when missing, disabled, or unreadable)."""
+        path = self.path(material)
+        if path is None or not self.read or not path.is_file():
+            return {}
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            return {key: ExampleResult.from_json(value) for key, value in record["results"].items()}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}  # a damaged entry is a miss; it is rewritten below
+
+    def store(self, material: Mapping[str, Any], results: Mapping[str, ExampleResult]) -> None:
+        """Merge ``results`` into the entry (under a lock, written atomically)."""
+        path = self.path(material)
+        if path is None or not results:
+            return
+        from filelock import FileLock
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock"):
+            merged = {**OutputCache(self.root).load(material), **results}
+            record = {
+                "material": dict(material),
+                "results": {key: merged[key].as_json() for key in sorted(merged)},
+            }
+            _write_atomically(path, json.dumps(record, sort_keys=True, default=str))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    handle, staging = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(staging, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(staging)
