@@ -277,16 +277,24 @@ def report(facts: dict[str, Any], runs: dict[str, dict[str, list[dict[str, Any]]
         args.json.write_text(json.dumps({"facts": facts, "runs": runs, "matmul_gflops": rate}, indent=1), encoding="utf-8")
 
 
-def worker_main(argv: list[str]) -> None:
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss it is not inherited across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     import resource
 
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker_main(argv: list[str]) -> None:
     tool, facts_file, ability, threads = argv[:4]
     facts = json.loads(Path(facts_file).read_text(encoding="utf-8"))
     if tool == "editguard":
         result = worker_editguard(facts, ability, int(threads), Path(os.environ["EDITGUARD_CACHE_DIR"]))
     else:
         result = worker_lm_eval(facts, ability, int(threads), int(argv[4]), Path(facts_file).parent)
-    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_mb"] = _peak_rss_mb()
     sys.stdout.write("\n" + json.dumps(result) + "\n")
 
 

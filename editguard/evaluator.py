@@ -132,7 +132,9 @@ class Evaluator:
         lengths = torch.tensor([len(c.tokens) for c in batch])
         input_ids, attention = self._right_padded([c.tokens for c in batch])
         longer = [(row, index, tokens) for row, c in enumerate(batch) for index, tokens in c.continuations if len(tokens) > 1]
-        states, cache = self._forward(input_ids, attention, use_cache=bool(longer))  # (batch, seq, width)
+        # Right padding needs no attention mask here: causal attention never lets a real position see the
+        # pads after it, and without a mask attention runs on the fused causal kernel.
+        states, cache = self._forward(input_ids, None, use_cache=bool(longer))  # (batch, seq, width)
         last = states[torch.arange(len(batch)), lengths - 1]  # (batch, width): predicts each continuation's first token
         first = torch.log_softmax(self._logits(last).float(), dim=-1)  # (batch, vocab)
         totals = {index: float(first[row, tokens[0]]) for row, c in enumerate(batch) for index, tokens in c.continuations}
@@ -179,7 +181,7 @@ class Evaluator:
         with torch.inference_mode():
             output = module(
                 input_ids=input_ids.to(device),
-                attention_mask=attention.to(device),
+                attention_mask=None if attention is None else attention.to(device),
                 past_key_values=past,
                 use_cache=use_cache or past is not None,
                 **extra,
@@ -217,7 +219,7 @@ class Evaluator:
             groups.setdefault((request.max_new_tokens, request.stop), []).append(_Prompt(index, tuple(tokens)))
         for (max_new_tokens, stop), members in sorted(groups.items()):
             extra, run = max_new_tokens, functools.partial(self._generate_batch, max_new_tokens=max_new_tokens, stop=stop)
-            batches = self._batches(members, lambda p, extra=extra: len(p.tokens) + extra, lambda p: p.index)
+            batches = self._batches(members, functools.partial(_prompt_width, extra=extra), _prompt_index)
             for batch in self._progress(batches, len(members), "generation", len):
                 texts = self._with_backoff(run, batch)
                 for item, text in zip(batch, texts):
@@ -317,13 +319,21 @@ def _select_rows(cache: Any, rows: Any) -> Any:
     """A new key/value cache holding the given batch rows of ``cache`` (the original is left as it was)."""
     from transformers import DynamicCache
 
-    device_rows = {}
+    device_rows: dict[Any, Any] = {}
     layers = []
     legacy = cache.to_legacy_cache() if hasattr(cache, "to_legacy_cache") else cache  # some models return tuples
     for keys, values in legacy:
         index = device_rows.setdefault(keys.device, rows.to(keys.device))
         layers.append((keys.index_select(0, index), values.index_select(0, index)))
     return DynamicCache.from_legacy_cache(tuple(layers))
+
+
+def _prompt_width(prompt: _Prompt, extra: int) -> int:
+    return len(prompt.tokens) + extra  # a generation row grows by up to ``extra`` tokens
+
+
+def _prompt_index(prompt: _Prompt) -> int:
+    return prompt.index
 
 
 def _cut(text: str, stop: tuple[str, ...]) -> str:
