@@ -7,13 +7,14 @@ Heavy imports (torch, transformers, easyeditor) happen inside fixtures, never at
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from editguard.report import PROPERTY, Row, table, write_json
+from editguard.report import PROPERTY, Row, table, with_holm, write_json
 from editguard.settings import OPTIONS, Settings, SettingsError, build_settings
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -147,7 +148,9 @@ def editguard_check(editguard: Any, request: pytest.FixtureRequest) -> Callable[
         __tracebackhide__ = True
         row, failure = gate_row(editguard, ability)
         request.node.user_properties.append((PROPERTY, row.as_dict()))
-        if failure:
+        if failure and row.passed:  # inconclusive under --editguard-inconclusive warn
+            warnings.warn(pytest.PytestWarning(failure), stacklevel=2)
+        elif failure:
             pytest.fail(failure, pytrace=False)
 
     return check
@@ -195,9 +198,27 @@ class _Results:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         settings = self.config.stash[SETTINGS_KEY]
-        if self.rows and settings.report is not None and not hasattr(self.config, "workerinput"):
-            context = {"model": settings.model, "update_baselines": bool(settings.update_baselines)}
+        if not self.rows or hasattr(self.config, "workerinput"):
+            return
+        self.rows, changed = with_holm(self.rows, settings.alpha, settings.fail_rule)
+        if changed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # Holm failed an ability its own test let pass
+        if settings.report is not None:
+            context = {
+                "model": settings.model,
+                "update_baselines": bool(settings.update_baselines),
+                "statistics": self.statement(settings),
+            }
             write_json(settings.report, self.rows, context)
+
+    def statement(self, settings: Settings) -> str:
+        gated = sum(row.p_value is not None for row in self.rows)
+        return (
+            f"paired comparison on the same examples; PASS when the {1 - settings.alpha:.0%} lower bound of edited - baseline "
+            f"is above -tolerance, FAIL by the {settings.fail_rule} rule at Holm's level over {gated} abilities, so the chance "
+            f"of any false FAIL, or of a false PASS of the whole gate, is at most {settings.alpha:g}; "
+            f"inconclusive abilities {'fail' if settings.inconclusive == 'fail' else 'pass with a warning'}"
+        )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.rows:
@@ -214,6 +235,19 @@ class _Results:
             )
         for line in table(self.rows):
             terminalreporter.write_line(line)
+        settings = self.config.stash[SETTINGS_KEY]
+        if any(row.p_value is not None for row in self.rows):
+            terminalreporter.write_line("statistics: " + self.statement(settings))
+        for row in sorted(self.rows, key=lambda r: r.ability):
+            if row.sequential:
+                terminalreporter.write_line(f"{row.ability}: early stopping settled it after {row.n} of {row.available} examples")
+            if row.jitter is not None:
+                terminalreporter.write_line(
+                    f"{row.ability}: noise floor: {row.jitter} base outcomes changed when re-scored with batch size 1 in another order"
+                    + ("" if row.jitter == 0 else "  <- the evaluator is not exact here; treat small differences with care")
+                )
+            if row.note and row.note.startswith("failed by Holm"):
+                terminalreporter.write_line(f"{row.ability}: {row.note}")
         for row in self.rows:
             if row.verdict == "recorded":
                 terminalreporter.write_line(f"{row.ability}: {row.note}")

@@ -33,6 +33,18 @@ class Row:
     chance: float | None = None
     unparsed: float | None = None  # fraction of the edited model's outputs that could not be parsed
     cached: int = 0  # results of the scored model read from the output cache instead of computed
+    lower: float | None = None  # confidence bounds of edited - baseline
+    upper: float | None = None
+    negative_flips: int | None = None  # examples that got worse / better
+    positive_flips: int | None = None
+    p_value: float | None = None  # H0: no drop beyond the tolerance
+    adjusted_p_value: float | None = None  # Holm over the abilities of the run (set on the controller)
+    minimum_detectable_drop: float | None = None
+    examples_needed: int | None = None
+    sequential: bool = False  # decided by early stopping
+    available: int | None = None  # examples in the run's sample (n is how many were used)
+    jitter: int | None = None  # --editguard-noise-floor: base outcomes that changed when re-scored
+    passed: bool | None = None  # the test's outcome (an inconclusive verdict may pass with a warning)
 
     @property
     def difference(self) -> float | None:
@@ -55,37 +67,73 @@ def _number(value: float | None, signed: bool = False) -> str:
     return f"{value:+.3f}" if signed else f"{value:.3f}"
 
 
+def _interval(row: Row) -> str:
+    if row.lower is None and row.upper is None:
+        return "-"
+    low = "-inf" if row.lower is None else f"{row.lower:+.3f}"
+    high = "+inf" if row.upper is None else f"{row.upper:+.3f}"
+    return f"[{low}, {high}]"
+
+
+def _used(row: Row) -> str:
+    if row.n is None:
+        return "-"
+    return f"{row.n}/{row.available}" if row.available and row.available != row.n else str(row.n)
+
+
 def table(rows: Sequence[Row]) -> list[str]:
-    header = ("ability", "dataset", "metric", "chance", "baseline", "edited", "diff", "tolerance", "n", "unparsed", "verdict")
+    header = ("ability", "metric", "chance", "baseline", "edited", "diff", "interval", "tolerance", "n", "flips -/+", "p (Holm)", "unparsed", "verdict")
     body = [
         (
             row.ability,
-            row.dataset,
             row.metric,
             _number(row.chance),
             _number(row.baseline),
             _number(row.edited),
             _number(row.difference, signed=True),
+            _interval(row),
             _number(row.tolerance),
-            "-" if row.n is None else str(row.n),
+            _used(row),
+            "-" if row.negative_flips is None else f"{row.negative_flips}/{row.positive_flips}",
+            "-" if row.adjusted_p_value is None else f"{row.adjusted_p_value:.2g}",
             "-" if row.unparsed is None else f"{row.unparsed:.0%}",
-            row.verdict.upper(),
+            row.verdict.upper() + (" (warn)" if row.verdict == "inconclusive" and row.passed else ""),
         )
         for row in sorted(rows, key=lambda r: r.ability)
     ]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
 
     def render(line: Sequence[str]) -> str:
-        return "  ".join(cell.ljust(width) if i < 3 else cell.rjust(width) for i, (cell, width) in enumerate(zip(line, widths))).rstrip()
+        return "  ".join(cell.ljust(width) if i < 2 else cell.rjust(width) for i, (cell, width) in enumerate(zip(line, widths))).rstrip()
 
     return [render(header), "  ".join("-" * width for width in widths), *map(render, body)]
+
+
+def with_holm(rows: Sequence[Row], alpha: float, fail_rule: str = "margin") -> tuple[list[Row], bool]:
+    """Rows with Holm-adjusted p-values over the gated abilities; an inconclusive ability that Holm rejects
+    becomes a failure.  Returns the rows and whether any verdict changed."""
+    from dataclasses import replace
+
+    from editguard.verdict import holm_adjusted
+
+    gated = {row.ability: row.p_value for row in rows if row.p_value is not None}
+    adjusted = holm_adjusted(gated) if gated else {}
+    result, changed = [], False
+    for row in rows:
+        if row.ability in adjusted:
+            row = replace(row, adjusted_p_value=adjusted[row.ability])
+            beyond = fail_rule == "margin" or (row.difference is not None and row.tolerance is not None and row.difference < -row.tolerance)
+            if row.verdict == "inconclusive" and adjusted[row.ability] <= alpha and beyond and not row.sequential:
+                row, changed = replace(row, verdict="fail", passed=False, note="failed by Holm over all abilities"), True
+        result.append(row)
+    return result, changed
 
 
 def write_json(path: Path, rows: Sequence[Row], context: Mapping[str, Any]) -> None:
     """Write the report atomically."""
     document = {
         **context,
-        "passed": all(row.verdict in ("pass", "recorded") for row in rows),
+        "passed": all(row.passed if row.passed is not None else row.verdict in ("pass", "recorded") for row in rows),
         "abilities": [row.as_dict() for row in sorted(rows, key=lambda r: r.ability)],
     }
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ fixtures and the gate tests call into this object; nothing here imports pytest.
 from __future__ import annotations
 
 import contextlib
+import math
 import hashlib
 import platform
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from editguard.outputs import OutputCache
 from editguard.report import Row
 from editguard.settings import Settings
 from editguard.tasks import Example, Task, get_task
-from editguard.verdict import Verdict, compare, failure_message
+from editguard.verdict import Outcome, Policy, Verdict, failure_message
 
 SAMPLE_SEED = "editguard-sample-v1"
 
@@ -296,18 +297,69 @@ class Session:
             raise GateProblem(f"baseline {path} is stale: {why}; re-record it with --editguard-update-baselines")
         return baseline
 
+    def policy(self, ability: str) -> Policy:
+        from editguard.tasks import task_names
+
+        settings = self.settings
+        family = len(settings.abilities or task_names())
+        return Policy(settings.tolerance_for(ability), settings.alpha, family, settings.fail_rule, settings.inconclusive)
+
     def verdict(self, ability: str) -> tuple[Verdict, Baseline]:
+        """The paired verdict of the edited model against the baseline's outcomes on the same examples."""
+        from editguard.metrics import get_metric
+        from editguard.verdict import compare, outcome_kind
+
         baseline = self.baseline(ability)
-        observed = self.score(ability, edited=True)
-        missing = sorted(set(observed.outcomes) - set(baseline.outcomes))
+        task = self.task(ability)
+        examples = self.examples(task)
+        missing = [example.id for example in examples if example.id not in baseline.outcomes]
         if missing:
             raise GateProblem(
-                f"baseline {self.store.path(self.base.name, ability, self.settings.protocol)} lacks example {missing[0]!r} "
+                f"baseline {self.store.path(self.base.name, ability, task.protocol)} lacks example {missing[0]!r} "
                 f"(it was recorded with a smaller --editguard-limit); re-record it with --editguard-update-baselines"
             )
-        base_score = Score(ability, baseline.metric, dict(baseline.outcomes)).restricted_to(sorted(observed.outcomes))
-        tolerance = self.settings.tolerance_for(ability)
-        return compare(ability, observed.value, base_score.value, tolerance, observed.n), baseline
+        policy = self.policy(ability)
+        if self.settings.early_stop and outcome_kind(task.metric) != "counts":
+            return self._sequential_verdict(task, examples, baseline, policy), baseline
+        observed = self.score(ability, edited=True)
+        aggregate = get_metric(task.metric).aggregate
+        return compare(ability, baseline.outcomes, observed.outcomes, policy, aggregate=aggregate, metric=task.metric), baseline
+
+    def _sequential_verdict(self, task: Task, examples: list[Example], baseline: Baseline, policy: Policy) -> Verdict:
+        """Score the edited model a chunk at a time, in a seeded random order, until the verdict is settled."""
+        from editguard.verdict import Outcome, compare_sequential
+
+        ordered = sorted(examples, key=_sample_order)
+        chunk = self.settings.chunk
+        verdict = None
+        for end in range(min(chunk, len(ordered)), len(ordered) + chunk, chunk):
+            used = ordered[: min(end, len(ordered))]
+            results = self.results(task, edited=True, examples=used)
+            base = [float(baseline.outcomes[e.id]) for e in used]  # type: ignore[arg-type]
+            edited = [float(results[e.id].outcome) for e in used]  # type: ignore[arg-type]
+            verdict = compare_sequential(task.name, base, edited, policy, chunk)
+            if verdict.outcome is not Outcome.INCONCLUSIVE or end >= len(ordered):
+                break
+        assert verdict is not None
+        return verdict
+
+    def unparsed_rate(self, ability: str, *, edited: bool) -> float:
+        """Share of this run's scored examples whose output could not be parsed."""
+        results = self._results.get((ability, edited), {})
+        ids = [example.id for example in self.examples(self.task(ability)) if example.id in results]
+        return sum(not results[i].parsed for i in ids) / len(ids) if ids else 0.0
+
+    def noise_floor(self, ability: str) -> int:
+        """Examples whose base outcome changes when re-scored with batch size 1 in a shuffled order (should be 0)."""
+        from editguard.evaluator import Evaluator
+
+        task = self.task(ability)
+        examples = self.examples(task)
+        reference = self.results(task, edited=False, examples=examples)
+        shuffled = sorted(examples, key=_sample_order)
+        scorer = _score_choices if task.kind == "choice" else _score_generations
+        again = scorer(task, shuffled, Evaluator(self.base.model, self.base.tokenizer, max_batch=1))
+        return sum(again[e.id].outcome != reference[e.id].outcome for e in examples)
 
 
 def gate_row(session: Session, ability: str) -> tuple[Row, str | None]:
@@ -343,13 +395,28 @@ def _gate_row(session: Session, task: Task) -> tuple[Row, str | None]:
         edit_reused=info.reused,
         metric=task.metric,
         chance=task.chance,
-        unparsed=session.score(ability, edited=True).unparsed_rate,
+        unparsed=session.unparsed_rate(ability, edited=True),
         cached=session.cached_counts.get((ability, True), 0),
+        lower=_finite(verdict.lower),
+        upper=_finite(verdict.upper),
+        negative_flips=verdict.negative_flips,
+        positive_flips=verdict.positive_flips,
+        p_value=verdict.p_value,
+        minimum_detectable_drop=_finite(verdict.minimum_detectable_drop),
+        examples_needed=verdict.examples_needed,
+        sequential=verdict.sequential,
+        available=len(session.examples(task)),
+        jitter=session.noise_floor(ability) if session.settings.noise_floor else None,
+        passed=verdict.passed,
     )
-    if verdict.passed:
+    if verdict.outcome is Outcome.PASS:
         return row, None
     path = str(session.store.path(session.base.name, ability, task.protocol))
     return row, failure_message(verdict, dataset=task.dataset, baseline_file=path)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 # ----------------------------------------------------------------------------- scoring by kind

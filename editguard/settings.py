@@ -72,6 +72,22 @@ def parse_batch_size(text: str) -> int | None:
     return value
 
 
+def parse_alpha(text: str) -> float:
+    value = parse_fraction(text)
+    if not 0.0 < value < 0.5:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an error rate in (0, 0.5); give e.g. 0.05")
+    return value
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> Any:
+    def parse(text: str) -> str:
+        if str(text).strip() not in allowed:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {name}; use one of {', '.join(allowed)}")
+        return str(text).strip()
+
+    return parse
+
+
 def parse_device(text: str) -> str:
     text = str(text).strip()
     base, _, index = text.partition(":")
@@ -157,6 +173,12 @@ class Settings:
     data: Mapping[str, str] = field(default_factory=dict)  # ability -> data source (default: probe)
     batch_size: int | None = None  # rows per forward pass; None: the device's default
     rescore: bool = False  # ignore cached model outputs (and refresh them)
+    alpha: float = 0.05  # error rate of a wrong verdict, over all gated abilities
+    fail_rule: str = "margin"
+    inconclusive: str = "fail"
+    early_stop: bool = False
+    chunk: int = 40
+    noise_floor: bool = False
 
     def tolerance_for(self, ability: str) -> float:
         return self.tolerances.get(ability, self.tolerance)
@@ -199,6 +221,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("protocol", "default (correct scoring) or study (the reference study's prompts and scorers, flaws included)", parse_protocol, metavar="NAME"),
     Option("batch_size", "most examples per forward pass, or auto (default: a token budget per device, backing off on CUDA out-of-memory); scores do not depend on it", parse_batch_size, metavar="N|auto"),
     Option("rescore", "score again instead of reading cached model outputs (the cache is refreshed)", parse_bool, flag=True),
+    Option("alpha", "chance of a wrong verdict over all gated abilities: a false FAIL (Holm) or a false PASS of the gate (default 0.05)", parse_alpha, metavar="RATE"),
+    Option("fail_rule", "margin: FAIL when the whole interval lies below -tolerance (default); significant: FAIL when the drop is significant and larger than the tolerance", _choice("fail rule", ("margin", "significant")), metavar="RULE"),
+    Option("inconclusive", "how an ability that the examples cannot settle counts: fail (default, safe) or warn (passes with a warning)", _choice("policy", ("fail", "warn")), metavar="POLICY"),
+    Option("early_stop", "score the edited model in chunks and stop each ability once its verdict is settled (anytime-valid confidence sequence)", parse_bool, flag=True),
+    Option("chunk", "examples per chunk for --editguard-early-stop (default 40)", parse_limit, metavar="N"),
+    Option("noise_floor", "also re-score the base model under another batch size and order, and report any difference (the evaluator's own jitter; it should be 0)", parse_bool, flag=True),
     Option("data", "data for one ability: ABILITY=probe|hf:NAME[/CONFIG][:SPLIT]|file:PATH|study:PATH; repeatable (default: the embedded probe sets)", parse_data, repeat=True, metavar="ABILITY=SOURCE"),
 )
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
