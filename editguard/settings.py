@@ -258,7 +258,17 @@ def build_settings(
         value = _parsed(option, raw, origin, base=Path.cwd() if origin == option.cli else rootdir)
         values[option.name] = _anchored(option.name, value, Path.cwd() if origin == option.cli else rootdir)
     values.setdefault("baselines", rootdir / "baselines")
+    _prefer_command_line(values, cli, ("edits", "edited"))
     return _assemble(values)
+
+
+def _prefer_command_line(values: dict[str, Any], cli: Mapping[str, Any], rivals: tuple[str, str]) -> None:
+    """Of two options that exclude each other, one given on the command line overrides the other from a file."""
+    given = [name for name in rivals if cli.get(name) not in (None, [], False)]
+    if len(given) == 1:
+        for name in rivals:
+            if name != given[0]:
+                values.pop(name, None)
 
 
 def _first_given(option: Option, cli: Mapping[str, Any], pyproject: Mapping[str, Any], ini: Mapping[str, Any]) -> tuple[Any, str]:
