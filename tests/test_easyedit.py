@@ -120,3 +120,52 @@ def test_rome_edits_the_embedded_default_and_the_edits_take(smollm2: Any, cache_
             assert request.target_new in edited.tokenizer.decode(output[0, ids["input_ids"].shape[1]:])
     assert weights_fingerprint(smollm2.model) == smollm2.fingerprint
     logging.getLogger(__name__).info("demo edit: %s", info)
+
+
+def test_memit_reads_a_block_output_as_a_tuple_or_a_tensor() -> None:
+    """Llama blocks return a tensor in transformers 4.55, GPT-2 blocks a tuple: compute_z takes either."""
+    import torch
+
+    from editguard.editing.easyedit_compat import _MODULE_REWRITES, import_easyeditor
+
+    import_easyeditor()
+    compute_z = sys.modules["easyeditor.models.memit.compute_z"]
+    installed = Path(compute_z.__file__).read_bytes()
+    pairs, _ = _MODULE_REWRITES["easyeditor.models.memit.compute_z"]
+    assert all(old in installed for old, _ in pairs)  # the installed file still has every pattern rewritten
+    tensor = torch.ones(2, 3)
+    assert compute_z._block_output((tensor, None)) is tensor
+    assert compute_z._block_output(tensor) is tensor
+
+
+def test_every_method_gets_every_required_field_for_both_families() -> None:
+    """The defaults build easyeditor's own hyper-parameter class, for GPT-2 XL and a 30-layer Llama."""
+    from transformers import GPT2Config, LlamaConfig
+
+    from editguard.editing.easyedit import METHODS
+    from editguard.editing.easyedit_compat import import_easyeditor
+
+    easyeditor = import_easyeditor()
+    gpt2_xl, smollm2_like = GPT2Config(n_layer=48), LlamaConfig(num_hidden_layers=30, tie_word_embeddings=True)
+    for name, record in sorted(METHODS.items()):
+        for config in (gpt2_xl, smollm2_like):
+            hparams = resolve_hparams(name, config, None, "cpu")
+            getattr(easyeditor, record.hparams_class)(**hparams, model_name="x")  # raises on a missing field
+    assert resolve_hparams("MEMIT", gpt2_xl, None, "cpu")["layers"] == [12, 13, 14, 15, 16]  # EasyEdit: 13-17
+    assert resolve_hparams("MEMIT", smollm2_like, None, "cpu")["layers"] == [4, 5, 6, 7, 8]  # EasyEdit Llama: 4-8
+    assert resolve_hparams("MEMIT", smollm2_like, None, "cpu")["lm_head_module"] == "model.embed_tokens"  # tied
+    assert resolve_hparams("FT", smollm2_like, None, "cpu")["layers"] == [19]  # EasyEdit Llama-2: 21 of 32
+    assert resolve_hparams("FT", gpt2_xl, None, "cpu")["layers"] == [0]
+
+
+def test_yaml_for_another_method_with_easyedit_floats(tiny: Any, tmp_path: Path) -> None:
+    path = tmp_path / "memit.yaml"
+    path.write_text('alg_name: "MEMIT"\nmodel_name: "./hugging_cache/gpt2-xl"\ndevice: 0\nlayers: [1]\nv_lr: 5e-1\nmom2_update_weight: 1.5E+4\nmom2_dataset: "wikipedia"\n')
+    hparams = resolve_hparams("memit", tiny.model.config, path, "cpu")
+    assert hparams["layers"] == [1] and hparams["v_lr"] == 0.5 and hparams["mom2_update_weight"] == 15000.0
+    assert hparams["device"] == "cpu" and hparams["alg_name"] == "MEMIT"
+    with pytest.raises(EditError, match="is for MEMIT, not FT"):
+        resolve_hparams("FT", tiny.model.config, path, "cpu")
+    with pytest.raises(EditError, match="would download 'wikipedia'"):  # no local statistics, no network
+        compute_edit(tiny.model, tiny.tokenizer, load_requests("demo")[:1], hparams, cache_dir=tmp_path)
+    assert weights_fingerprint(tiny.model) == tiny.fingerprint

@@ -1,10 +1,23 @@
 """The EasyEdit adapter: run an EasyEdit method on an in-memory model and return the weight delta.
 
-Owns the conversation with ``easyeditor``: default hyper-parameters derived from the model's config
-(which layer, which module names), an optional EasyEdit-style YAML file that overrides them, and the
-book-keeping EasyEdit leaves to its caller (its module-level caches, its padding side, its prints).
-The model comes back unchanged; the edit is returned as a ``WeightDelta`` with EasyEdit's own
-per-request metrics.
+Owns the conversation with ``easyeditor`` and the book-keeping it leaves to its caller: its
+module-level caches, its padding side, its prints and progress bars, the ``requires_grad`` flags it
+clears, the covariance statistics MEMIT would download.  ``EditRun`` holds one conversation; the
+model comes back bit for bit as it was, and each edit is returned as a ``WeightDelta`` with EasyEdit's
+own per-request metrics.  What each method needs (defaults, touched parameters, YAML overrides)
+lives in ``methods``; its public names are re-exported here.
+
+What easyeditor 0.0.1.dev0 does that this module undoes or works around:
+
+- ``BaseEditor.edit`` undoes every KN edit right after measuring it (it calls KN's "unpatch" function
+  whatever ``keep_original_weight`` says): KN's apply function is wrapped so the edit stays.
+- KN looks the target and ground truth up without the leading space that ROME, MEMIT and FT add
+  themselves ("space required for correct tokenization").  Left as shipped, so that KN is EasyEdit's
+  KN: adding the space did not edit better on the demo edits (0 of 3 against 1 of 3 on SmolLM2).
+- ``edit`` forces ``batch_size`` to 1; ``batch_edit`` chunks by it, so batch mode sets it to the
+  number of requests.  ``batch_edit`` raises a TypeError given locality inputs: none are passed.
+- ROME, MEMIT and FT set ``requires_grad`` on the model's parameters and leave it so: restored here.
+- It chooses code paths by substrings of the model's name; it is told the architecture family.
 """
 
 from __future__ import annotations
@@ -12,142 +25,48 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
+from editguard.editing import memit_stats
 from editguard.editing.delta import WeightDelta, delta_between
+from editguard.editing.methods import (  # re-exported: the adapter's public API names the methods too
+    METHODS,
+    EditError,
+    Method,
+    easyedit_model_name,
+    method,
+    needs_statistics,
+    resolve_hparams,
+)
+from editguard.editing.quality import check_changed
 from editguard.editing.requests import EditRequest
 
-
-class EditError(RuntimeError):
-    """An edit could not be configured or computed; the message says why and what to change."""
-
-
-# Module names per architecture family, as EasyEdit's templates spell them.
-_LAYOUTS: dict[str, dict[str, str]] = {
-    "gpt2": {
-        "rewrite_module_tmp": "transformer.h.{}.mlp.c_proj",
-        "layer_module_tmp": "transformer.h.{}",
-        "mlp_module_tmp": "transformer.h.{}.mlp",
-        "attn_module_tmp": "transformer.h.{}.attn",
-        "ln_f_module": "transformer.ln_f",
-        "lm_head_module": "lm_head",
-    },
-    "llama": {
-        "rewrite_module_tmp": "model.layers.{}.mlp.down_proj",
-        "layer_module_tmp": "model.layers.{}",
-        "mlp_module_tmp": "model.layers.{}.mlp",
-        "attn_module_tmp": "model.layers.{}.self_attn",
-        "ln_f_module": "model.norm",
-        "lm_head_module": "lm_head",
-    },
-}
-_FAMILIES = {"gpt2": "gpt2", "llama": "llama", "mistral": "llama", "qwen2": "llama"}
-# Where the fact is stored, as a fraction of depth: ROME's papers edit GPT-2 XL at 17/48, Llama at ~5/32.
-_EDIT_DEPTH = {"gpt2": 0.35, "llama": 0.15}
+__all__ = ["EDIT_MODES", "METHODS", "EditError", "EditOutcome", "EditRun", "Method", "compute_edit", "method", "resolve_hparams"]
+EDIT_MODES = ("sequential", "batch")  # what compute_edit accepts; modes.py adds "single" and count curves
 
 
-def _family(config: Any) -> str:
-    family = _FAMILIES.get(getattr(config, "model_type", ""))
-    if family is None:
-        raise EditError(
-            f"no default EasyEdit hyper-parameters for model type {config.model_type!r}; "
-            f"pass --editguard-hparams FILE.yaml (known types: {', '.join(sorted(_FAMILIES))})"
-        )
-    return family
-
-
-def rome_defaults(config: Any) -> dict[str, Any]:
-    """ROME hyper-parameters for this architecture (EasyEdit's published settings, scaled by depth)."""
-    family = _family(config)
-    layers = config.num_hidden_layers
-    return {
-        "alg_name": "ROME",
-        "layers": [int(_EDIT_DEPTH[family] * layers)],
-        "fact_token": "subject_last",
-        "v_num_grad_steps": 20,
-        "v_lr": 0.5,
-        "v_loss_layer": layers - 1,
-        "v_weight_decay": 0.5 if family == "gpt2" else 1e-3,
-        "clamp_norm_factor": 4,
-        "kl_factor": 0.0625,
-        # The covariance statistics need a Wikipedia download; without them ROME uses the raw key.
-        "mom2_adjustment": False,
-        "context_template_length_params": [[5, 10], [10, 10]],
-        **_LAYOUTS[family],
-        "mom2_dataset": "wikipedia",
-        "mom2_n_samples": 100000,
-        "mom2_dtype": "float32",
-        "stats_dir": "data/stats",
-        "max_length": 40,
-        "model_parallel": False,
-    }
-
-
-@dataclass(frozen=True)
-class Method:
-    name: str
-    hparams_class: str  # the easyeditor class name
-    defaults: Callable[[Any], dict[str, Any]]
-    touched: Callable[[dict[str, Any]], list[str]]  # parameters the method may change
-    reset_caches: Callable[[], None]
-
-
-def _rome_touched(hparams: dict[str, Any]) -> list[str]:
-    return [f"{hparams['rewrite_module_tmp'].format(layer)}.weight" for layer in hparams["layers"]]
-
-
-def _reset_rome_caches() -> None:
-    """ROME caches its context templates per process, whatever the model: drop them between models."""
+def _reset_caches() -> None:
+    """ROME and MEMIT cache context templates and covariances per process, whatever the model: drop them."""
     import sys
 
-    module = sys.modules.get("easyeditor.models.rome.rome_main")
-    if module is not None:
-        setattr(module, "CONTEXT_TEMPLATES_CACHE", None)
+    for module_name, attribute in (
+        ("easyeditor.models.rome.rome_main", "CONTEXT_TEMPLATES_CACHE"),
+        ("easyeditor.models.memit.memit_main", "CONTEXT_TEMPLATES_CACHE"),
+    ):
+        module = sys.modules.get(module_name)
+        if module is not None:
+            setattr(module, attribute, None)
+    for module_name, attribute in (("easyeditor.models.rome.compute_u", "inv_mom2_cache"), ("easyeditor.models.memit.memit_main", "COV_CACHE")):
+        module = sys.modules.get(module_name)
+        if module is not None:
+            getattr(module, attribute).clear()
 
 
-METHODS: dict[str, Method] = {
-    "ROME": Method("ROME", "ROMEHyperParams", rome_defaults, _rome_touched, _reset_rome_caches),
-}
-
-
-def method(name: str) -> Method:
-    key = name.upper()
-    if key not in METHODS:
-        raise EditError(f"unknown edit method {name!r}; choose one of {', '.join(sorted(METHODS))}")
-    return METHODS[key]
-
-
-def resolve_hparams(method_name: str, config: Any, hparams_file: Path | None, device: str) -> dict[str, Any]:
-    """Defaults for the model, overridden key by key by an EasyEdit-style YAML file."""
-    record = method(method_name)
-    hparams = record.defaults(config)
-    if hparams_file is not None:
-        hparams.update(_read_yaml(hparams_file, record.name))
-    hparams["device"] = device
-    hparams["alg_name"] = record.name
-    return hparams
-
-
-def _read_yaml(path: Path, method_name: str) -> dict[str, Any]:
-    import yaml
-
-    if not path.is_file():
-        raise EditError(f"hyper-parameters file {str(path)!r} does not exist; check --editguard-hparams")
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise EditError(f"hyper-parameters file {str(path)!r} is not valid YAML: {error}") from None
-    if not isinstance(values, dict):
-        raise EditError(f"hyper-parameters file {str(path)!r} must hold a mapping of names to values")
-    named = str(values.get("alg_name", method_name)).upper()
-    if named != method_name:
-        raise EditError(f"hyper-parameters file {str(path)!r} is for {named}, not {method_name}; fix 'alg_name'")
-    values.pop("model_name", None)  # the model is the one editguard loaded, never re-read by EasyEdit
-    values.pop("device", None)
-    return values
+# ----------------------------------------------------------------------------- running easyeditor
 
 
 @dataclass(frozen=True)
@@ -157,58 +76,223 @@ class EditOutcome:
     seconds: float
 
 
+class EditRun:
+    """One conversation with easyeditor about one model; on exit the model is exactly as it was.
+
+    Inside the ``with`` block, ``apply`` edits request after request (each on top of the last),
+    ``apply_batch`` edits several in one call, ``delta`` is the change since the start and ``restart``
+    puts the model back to the start (caches dropped, RNG re-seeded, so a restarted edit equals a
+    fresh run's).  Parameters outside the method's declared set are checksummed on entry and exit: a
+    method that changed one raises EditError instead of leaving the base model silently altered.
+    """
+
+    def __init__(
+        self, model: Any, tokenizer: Any, hparams: dict[str, Any], *, seed: int = 0,
+        cache_dir: Path | None = None, model_fingerprint: str | None = None,
+    ) -> None:  # fmt: skip
+        self.model, self.tokenizer, self.seed = model, tokenizer, seed
+        self.record = method(hparams["alg_name"])
+        self.hparams = dict(hparams)
+        self.cache_dir, self.model_fingerprint = cache_dir, model_fingerprint
+        self.statistics: memit_stats.StatsFiles | None = None
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> Self:
+        import torch
+
+        from editguard.editing.easyedit_compat import import_easyeditor
+
+        easyeditor = import_easyeditor()
+        self._prepare_statistics()
+        names = self.record.touched(self.model, self.hparams)
+        self._saved = _snapshot(self.model, names)
+        self._flags = {name: parameter.requires_grad for name, parameter in self.model.named_parameters()}
+        self._training = self.model.training
+        self._checksums = _checksums(self.model, skip=set(names))
+        self._stack.enter_context(torch.random.fork_rng(devices=[]))
+        self._stack.enter_context(_padding_side(self.tokenizer, "right"))
+        self._stack.enter_context(_captured_output())
+        try:
+            self.editor = self._editor(easyeditor)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        self.restart()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        try:
+            self._stack.close()
+        finally:
+            self.restart(reseed=False)
+            for name, parameter in self.model.named_parameters():
+                parameter.requires_grad_(self._flags.get(name, parameter.requires_grad))
+            self.model.train(self._training)
+        if exc_type is None:
+            self._check_untouched()
+
+    def restart(self, *, reseed: bool = True) -> None:
+        import torch
+
+        _restore(self.model, self._saved)
+        _reset_caches()
+        if reseed:
+            torch.manual_seed(self.seed)
+
+    def delta(self) -> WeightDelta:
+        return delta_between(self._saved, self.model)
+
+    def apply(self, requests: Sequence[EditRequest]) -> list[dict[str, Any]]:
+        """Edit one request after another (keep_original_weight=False: each on top of the last)."""
+        metrics = []
+        for request in requests:
+            self._check_request(request)
+            before = {name: parameter.detach().clone() for name, parameter in self._parameters().items()}
+            started = time.perf_counter()
+            with self._failures_named(repr(request.prompt)):
+                result, _, _ = self.editor.edit(**_edit_arguments([request], extras=True), keep_original_weight=False, verbose=False)
+            metrics.append(self._with_notes(_plain(result[0]), before, time.perf_counter() - started))
+        return metrics
+
+    def apply_batch(self, requests: Sequence[EditRequest]) -> list[dict[str, Any]]:
+        """Edit all ``requests`` in one call of easyeditor's ``batch_edit``."""
+        if not self.record.batchable:
+            batchable = ", ".join(name for name, record in METHODS.items() if record.batchable)
+            raise EditError(f"{self.record.name} edits one fact per call; use sequential mode, or a batch method ({batchable})")
+        for request in requests:
+            self._check_request(request)
+        before = {name: parameter.detach().clone() for name, parameter in self._parameters().items()}
+        self.editor.hparams.batch_size = len(requests)  # batch_edit edits in chunks of batch_size
+        started = time.perf_counter()
+        with self._failures_named(f"a batch of {len(requests)} requests"):
+            results, _, _ = self.editor.batch_edit(**_edit_arguments(requests, extras=False), keep_original_weight=False, verbose=False)
+        seconds = (time.perf_counter() - started) / len(requests)
+        return [self._with_notes(_plain(result), before, seconds) for result in results]
+
+    # --------------------------------------------------------------------- internals
+
+    def _editor(self, easyeditor: Any) -> Any:
+        hparams_class = getattr(easyeditor, self.record.hparams_class)
+        fields = set(hparams_class.__dataclass_fields__)
+        unknown = sorted(set(self.hparams) - fields - {"model_name"})
+        if unknown:
+            raise EditError(f"{self.record.name} has no hyper-parameter {unknown[0]!r}; its fields are {', '.join(sorted(fields))}")
+        try:
+            params = hparams_class(**{**self.hparams, "model_name": (self.model, self.tokenizer)})
+        except TypeError as error:  # a required field is missing (an architecture without defaults)
+            raise EditError(f"{self.record.name} hyper-parameters are incomplete: {error}; add it to --editguard-hparams") from None
+        editor = easyeditor.BaseEditor.from_hparams(params)
+        editor.model_name = params.model_name = easyedit_model_name(self.model.config)
+        editor.apply_algo = self.record.wrap_apply(editor.apply_algo)
+        return editor
+
+    def _prepare_statistics(self) -> None:
+        """Point MEMIT (or ROME with mom2_adjustment) at covariance statistics it will not download."""
+        if not needs_statistics(self.hparams):
+            return
+        if self.hparams["mom2_dataset"] in memit_stats.CORPORA:
+            self._compute_statistics()
+            return
+        missing = [memit_stats.stats_file(Path(self.hparams["stats_dir"]), self.model, self.hparams, module)
+                   for module in memit_stats.rewritten_modules(self.hparams)]  # fmt: skip
+        missing = [file for file in missing if not file.is_file()]
+        if missing:
+            raise EditError(
+                f"{self.record.name} needs covariance statistics {str(missing[0])!r}, which do not exist, and easyeditor "
+                f"would download {self.hparams['mom2_dataset']!r} to make them; set mom2_dataset to "
+                f"{' or '.join(memit_stats.CORPORA)} to compute them from local text"
+            )
+
+    def _compute_statistics(self) -> None:
+        from editguard.models import weights_fingerprint
+        from editguard.settings import default_cache_dir
+
+        cache_dir = self.cache_dir or default_cache_dir()
+        fingerprint = self.model_fingerprint or weights_fingerprint(self.model)
+        try:
+            self.statistics = memit_stats.ensure_stats(self.model, self.tokenizer, self.hparams, cache_dir, fingerprint)
+        except memit_stats.StatsError as error:
+            raise EditError(str(error)) from None
+        self.hparams["stats_dir"] = str(self.statistics.stats_dir)
+
+    @contextlib.contextmanager
+    def _failures_named(self, what: str) -> Iterator[None]:
+        """An exception from deep inside easyeditor becomes one EditError naming the method and the request."""
+        try:
+            yield
+        except Exception as error:
+            raise EditError(
+                f"{self.record.name} failed inside easyeditor on {what}: {type(error).__name__}: {error}; "
+                "check the method's hyper-parameters for this model (the traceback above shows where)"
+            ) from error
+
+    def _check_request(self, request: EditRequest) -> None:
+        if self.record.needs_ground_truth and not request.ground_truth:
+            raise EditError(f"{self.record.name} needs the request's ground_truth (the answer it finds neurons for): {request.prompt!r}")
+
+    def _parameters(self) -> dict[str, Any]:
+        parameters = dict(self.model.named_parameters())
+        return {name: parameters[name] for name in self._saved}
+
+    def _with_notes(self, metrics: dict[str, Any], before: dict[str, Any], seconds: float) -> dict[str, Any]:
+        changed = any(not bool(before[name].equal(parameter)) for name, parameter in self._parameters().items())
+        return {**metrics, "editguard": {"weights_changed": changed, "seconds": seconds}}
+
+    def _check_untouched(self) -> None:
+        after = _checksums(self.model, skip=set(self._saved))
+        changed = sorted(name for name in set(after) | set(self._checksums) if after.get(name) != self._checksums.get(name))
+        if changed:
+            raise EditError(
+                f"{self.record.name} changed parameter {changed[0]!r}, outside the parameters editguard restores "
+                f"({len(changed)} in all); the base model in memory is no longer the base: reload it"
+            )
+
+
 def compute_edit(
-    model: Any, tokenizer: Any, requests: Sequence[EditRequest], hparams: dict[str, Any], *, seed: int = 0
-) -> EditOutcome:
-    """Apply ``requests`` sequentially with EasyEdit, return the delta and leave the model as it was."""
-    import torch
+    model: Any, tokenizer: Any, requests: Sequence[EditRequest], hparams: dict[str, Any], *, seed: int = 0,
+    mode: str = "sequential", cache_dir: Path | None = None, model_fingerprint: str | None = None,
+) -> EditOutcome:  # fmt: skip
+    """Apply ``requests`` with EasyEdit (one after another, or as one batch); return the delta, model unchanged.
 
-    from editguard.editing.easyedit_compat import import_easyeditor
-
-    easyeditor = import_easyeditor()
-    record = method(hparams["alg_name"])
-    before = _snapshot(model, record.touched(hparams))
-    record.reset_caches()
-    started = time.perf_counter()
-    try:
-        with torch.random.fork_rng(devices=[]), _padding_side(tokenizer, "right"), _captured_output():
-            torch.manual_seed(seed)
-            metrics = _run_editor(easyeditor, record, model, tokenizer, requests, hparams)
-        delta = delta_between(before, model)
-    finally:
-        _restore(model, before)
-        record.reset_caches()
-    return EditOutcome(delta, tuple(metrics), time.perf_counter() - started)
+    ``cache_dir`` holds MEMIT's covariance statistics (default: editguard's cache folder) and
+    ``model_fingerprint`` keys them (default: computed from the weights).  Raises UnchangedWeights
+    when the edit changed no weight at all (``quality.UnchangedWeights``, a ValueError).
+    """
+    if mode not in EDIT_MODES:
+        raise EditError(f"unknown edit mode {mode!r}; choose one of {', '.join(EDIT_MODES)} (or modes.single_deltas)")
+    with EditRun(model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint) as run:
+        started = time.perf_counter()
+        metrics = run.apply(requests) if mode == "sequential" else run.apply_batch(requests)
+        outcome = EditOutcome(run.delta(), tuple(metrics), time.perf_counter() - started)
+    check_changed(outcome.delta, f"{hparams['alg_name']} on {len(requests)} request(s)")
+    return outcome
 
 
-def _run_editor(
-    easyeditor: Any, record: Method, model: Any, tokenizer: Any, requests: Sequence[EditRequest], hparams: dict[str, Any]
-) -> list[dict[str, Any]]:
-    hparams_class = getattr(easyeditor, record.hparams_class)
-    fields = {name for name in hparams_class.__dataclass_fields__}
-    unknown = sorted(set(hparams) - fields - {"model_name"})
-    if unknown:
-        raise EditError(f"{record.name} has no hyper-parameter {unknown[0]!r}; its fields are {', '.join(sorted(fields))}")
-    params = hparams_class(**{**hparams, "model_name": (model, tokenizer)})
-    editor = easyeditor.BaseEditor.from_hparams(params)
-    name = model.config._name_or_path or model.config.model_type
-    editor.model_name = params.model_name = name  # EasyEdit lower()s the name later on
-    metrics, _, _ = editor.edit(
-        prompts=[request.prompt for request in requests],
-        target_new=[request.target_new for request in requests],
-        ground_truth=[request.ground_truth or "<|endoftext|>" for request in requests],
-        rephrase_prompts=_rephrases(requests),
-        subject=[request.subject for request in requests],
-        keep_original_weight=False,  # edits accumulate: the study's sequential setting
-        verbose=False,
-    )
-    return [_plain(metric) for metric in metrics]
+def _edit_arguments(requests: Sequence[EditRequest], *, extras: bool) -> dict[str, Any]:
+    """Keyword arguments of easyeditor's edit/batch_edit; ``extras``: locality and portability inputs too."""
+    arguments: dict[str, Any] = {
+        "prompts": [request.prompt for request in requests],
+        "target_new": [request.target_new for request in requests],
+        "ground_truth": [request.ground_truth or "<|endoftext|>" for request in requests],
+        "rephrase_prompts": _all_or_none(requests, "rephrase"),
+        "subject": [request.subject for request in requests],
+    }
+    if extras:
+        arguments["locality_inputs"] = _inputs(requests, "neighborhood", "locality_prompt", "locality_answer")
+        arguments["portability_inputs"] = _inputs(requests, "one_hop", "portability_prompt", "portability_answer")
+    return arguments
 
 
-def _rephrases(requests: Sequence[EditRequest]) -> list[str] | None:
-    if all(request.rephrase for request in requests):
-        return [request.rephrase for request in requests]  # type: ignore[misc]
-    return None
+def _all_or_none(requests: Sequence[EditRequest], field: str) -> list[str] | None:
+    values = [getattr(request, field) for request in requests]
+    return values if all(values) else None
+
+
+def _inputs(requests: Sequence[EditRequest], key: str, prompt: str, answer: str) -> dict[str, Any] | None:
+    prompts, answers = _all_or_none(requests, prompt), _all_or_none(requests, answer)
+    return {key: {"prompt": prompts, "ground_truth": answers}} if prompts and answers else None
 
 
 def _plain(value: Any) -> Any:
@@ -239,6 +323,19 @@ def _restore(model: Any, saved: dict[str, Any]) -> None:
             parameters[name].copy_(tensor)
 
 
+def _checksums(model: Any, skip: set[str]) -> dict[str, int]:
+    """A sum of each parameter's bit patterns: any change of one element changes it."""
+    import torch
+
+    views = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+    sums = {}
+    for name, parameter in model.named_parameters():
+        if name not in skip:
+            bits = parameter.detach().reshape(-1).view(views[parameter.element_size()])
+            sums[name] = int(torch.sum(bits, dtype=torch.int64))
+    return sums
+
+
 @contextlib.contextmanager
 def _padding_side(tokenizer: Any, side: str) -> Iterator[None]:
     """EasyEdit pads as it likes per method; the evaluator relies on the side it set."""
@@ -252,7 +349,8 @@ def _padding_side(tokenizer: Any, side: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _captured_output() -> Iterator[io.StringIO]:
-    """EasyEdit prints every optimisation step; keep it off the user's terminal."""
+    """EasyEdit prints every optimisation step and draws progress bars; keep them off the user's terminal."""
     buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
         yield buffer
+

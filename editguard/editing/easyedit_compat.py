@@ -10,6 +10,10 @@ Owns every work-around EasyEdit needs, and nothing else:
   as it is imported, so ``device`` may be ``"cpu"`` or ``"cuda:1"``.  No bytecode is written and
   nothing in site-packages changes.
 * transformers >= 4.56 moved three helpers out of ``modeling_utils``; they are aliased back.
+* MEMIT's ``compute_z`` reads a transformer block's output as a tuple (``output[0]``).  GPT-2 blocks
+  still return one in transformers 4.55, Llama blocks return the hidden-state tensor itself, so
+  ``output[0]`` took the first sequence of the batch and MEMIT crashed on Llama models.  Those three
+  reads are rewritten to take the tensor out of a tuple only when there is one.
 * Importing it configures the root logger, and it seeds the global RNGs; both are undone.
 
 ``import_easyeditor()`` is the only entry point.
@@ -32,6 +36,25 @@ from typing import Any
 
 EASYEDIT = "easyeditor"
 _REWRITES = ((b"cuda:{", b"{"),)
+_BLOCK_OUTPUT_HELPER = b"""
+
+def _block_output(output):  # added by editguard: a block returns a tuple (GPT-2) or a tensor (Llama)
+    return output[0] if isinstance(output, tuple) else output
+"""
+# Rewrites for one module each, applied after _REWRITES: (old, new) pairs, then text appended to the module.
+_MODULE_REWRITES: dict[str, tuple[tuple[tuple[bytes, bytes], ...], bytes]] = {
+    "easyeditor.models.memit.compute_z": (
+        (
+            (b"cur_out[0][0, lookup_idxs[0]]", b"_block_output(cur_out)[0, lookup_idxs[0]]"),
+            (b"cur_out[0][i, idx, :] += delta", b"_block_output(cur_out)[i, idx, :] += delta"),
+            (
+                b"tr[hparams.layer_module_tmp.format(loss_layer)].output[0][",
+                b"_block_output(tr[hparams.layer_module_tmp.format(loss_layer)].output)[",
+            ),
+        ),
+        _BLOCK_OUTPUT_HELPER,
+    ),
+}
 _MOVED_TRANSFORMERS_HELPERS = {
     "apply_chunking_to_forward": "transformers.pytorch_utils",
     "prune_linear_layer": "transformers.pytorch_utils",
@@ -59,16 +82,24 @@ def _importing_module_name() -> str | None:
 
 
 class _RewritingLoader(importlib.machinery.SourceFileLoader):
-    """Compiles easyeditor source with the CUDA-only device strings made device-neutral."""
+    """Compiles easyeditor source as ``rewritten_source`` gives it: device-neutral, with the module fixes above."""
 
     def get_code(self, fullname: str) -> types.CodeType:
-        source = self.get_data(self.get_filename(fullname))
-        for old, new in _REWRITES:
-            source = source.replace(old, new)
+        source = rewritten_source(fullname, self.get_data(self.get_filename(fullname)))
         with warnings.catch_warnings():  # its docstrings hold invalid escapes; not the user's concern
             warnings.simplefilter("ignore", SyntaxWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             return compile(source, self.get_filename(fullname), "exec", dont_inherit=True)
+
+
+def rewritten_source(fullname: str, source: bytes) -> bytes:
+    """The source of easyeditor module ``fullname`` as editguard runs it."""
+    for old, new in _REWRITES:
+        source = source.replace(old, new)
+    pairs, appended = _MODULE_REWRITES.get(fullname, ((), b""))
+    for old, new in pairs:
+        source = source.replace(old, new)
+    return source + appended
 
 
 class _Missing(type):

@@ -1,0 +1,214 @@
+"""Edit methods and modes: ROME, MEMIT, FT and KN edit the embedded default on a CPU; modes compose them.
+
+The SmolLM2 tests make one real edit per method with the default hyper-parameters (about a minute in
+all, ROME being the slowest at ~40 s; MEMIT's statistics are computed once per cache).  Mode semantics
+are checked on the tiny model with MEMIT, which samples its context templates and so also checks that
+every run starts from the same seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from editguard.editing import memit_stats
+from editguard.editing.easyedit import METHODS, EditError, compute_edit, resolve_hparams
+from editguard.editing.modes import (
+    batch_deltas,
+    check_counts,
+    edit_deltas,
+    sequential_deltas,
+    single_deltas,
+)
+from editguard.editing.quality import UnchangedWeights, edit_quality
+from editguard.editing.requests import load_requests
+from editguard.models import TINY, load_model, weights_fingerprint
+
+# Parameters each method may change on SmolLM2 (30 layers) with the defaults.
+DOWN_PROJ = "model.layers.{}.mlp.down_proj.weight"
+EXPECTED_PARAMETERS = {
+    "FT": {DOWN_PROJ.format(19)},
+    "KN": {DOWN_PROJ.format(layer) for layer in range(30)},
+    "MEMIT": {DOWN_PROJ.format(layer) for layer in range(4, 9)},
+    "ROME": {DOWN_PROJ.format(4)},
+}
+RELIABLE = {"FT", "MEMIT", "ROME"}  # KN does not reliably rewrite this fact (see the method report)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_each_method_edits_the_embedded_default_on_cpu(name: str, smollm2: Any, cache_dir: Path) -> None:
+    request = load_requests("demo")[0]  # The Eiffel Tower ... -> Rome
+    hparams = resolve_hparams(name, smollm2.model.config, None, "cpu")
+    flags = {parameter_name: p.requires_grad for parameter_name, p in smollm2.model.named_parameters()}
+    outcome = compute_edit(
+        smollm2.model, smollm2.tokenizer, [request], hparams, cache_dir=cache_dir, model_fingerprint=smollm2.fingerprint
+    )
+    changed = set(outcome.delta.changed_parameters)
+    assert changed and changed <= EXPECTED_PARAMETERS[name]
+    if name == "MEMIT":
+        assert changed == EXPECTED_PARAMETERS[name]  # the update is spread over all five layers
+    assert weights_fingerprint(smollm2.model) == smollm2.fingerprint  # restored bit for bit
+    assert {parameter_name: p.requires_grad for parameter_name, p in smollm2.model.named_parameters()} == flags
+    assert outcome.metrics[0]["editguard"]["weights_changed"] is True
+    quality = edit_quality(smollm2.model, smollm2.tokenizer, [request], outcome.delta)
+    assert quality.reliability == outcome.metrics[0]["post"]["rewrite_acc"][0]  # agrees with EasyEdit's own measure
+    if name in RELIABLE:
+        assert quality.reliability == 1.0
+
+
+# ----------------------------------------------------------------------------- modes (tiny model)
+
+
+@pytest.fixture(scope="module")
+def memit_tiny(tiny: Any) -> dict[str, Any]:
+    return resolve_hparams("MEMIT", tiny.model.config, None, "cpu") | {"v_num_grad_steps": 5}
+
+
+def _edit(tiny: Any, requests: Any, hparams: dict[str, Any], cache_dir: Path, **options: Any) -> Any:
+    return compute_edit(tiny.model, tiny.tokenizer, requests, hparams, cache_dir=cache_dir, **options)
+
+
+def test_single_deltas_are_independent_edits_of_the_base(tiny: Any, memit_tiny: dict[str, Any], cache_dir: Path) -> None:
+    requests = load_requests("demo")[:2]
+    singles = single_deltas(tiny.model, tiny.tokenizer, requests, memit_tiny, cache_dir=cache_dir)
+    alone = [_edit(tiny, [request], memit_tiny, cache_dir) for request in requests]
+    assert [outcome.delta.fingerprint for outcome in singles] == [outcome.delta.fingerprint for outcome in alone]
+    assert singles[0].delta.fingerprint != singles[1].delta.fingerprint
+    assert weights_fingerprint(tiny.model) == tiny.fingerprint
+
+
+def test_sequential_deltas_accumulate_and_snapshot_each_count(tiny: Any, memit_tiny: dict[str, Any], cache_dir: Path) -> None:
+    requests = load_requests("demo")
+    curve = sequential_deltas(tiny.model, tiny.tokenizer, requests, memit_tiny, counts=[3, 1, 2], cache_dir=cache_dir)
+    assert list(curve) == [1, 2, 3]
+    assert [len(curve[count].metrics) for count in curve] == [1, 2, 3]
+    assert curve[1].delta.fingerprint == _edit(tiny, requests[:1], memit_tiny, cache_dir).delta.fingerprint
+    assert curve[3].delta.fingerprint == _edit(tiny, requests, memit_tiny, cache_dir).delta.fingerprint
+    assert len({outcome.delta.fingerprint for outcome in curve.values()}) == 3  # each edit adds to the last
+    assert curve[1].seconds <= curve[2].seconds <= curve[3].seconds  # cumulative
+    assert weights_fingerprint(tiny.model) == tiny.fingerprint
+
+
+def test_batch_deltas_edit_the_first_k_requests_in_one_call(tiny: Any, memit_tiny: dict[str, Any], cache_dir: Path) -> None:
+    requests = load_requests("demo")
+    curve = batch_deltas(tiny.model, tiny.tokenizer, requests, memit_tiny, counts=[1, 3], cache_dir=cache_dir)
+    assert curve[3].delta.fingerprint == _edit(tiny, requests, memit_tiny, cache_dir, mode="batch").delta.fingerprint
+    assert curve[1].delta.fingerprint == _edit(tiny, requests[:1], memit_tiny, cache_dir, mode="batch").delta.fingerprint
+    sequential = _edit(tiny, requests, memit_tiny, cache_dir)
+    assert curve[3].delta.fingerprint != sequential.delta.fingerprint
+    assert len(curve[3].metrics) == 3
+    rome = resolve_hparams("ROME", tiny.model.config, None, "cpu")
+    with pytest.raises(EditError, match="ROME edits one fact per call"):
+        edit_deltas("batch", tiny.model, tiny.tokenizer, requests, rome)
+    assert weights_fingerprint(tiny.model) == tiny.fingerprint
+
+
+def test_edit_counts_and_modes_are_checked() -> None:
+    assert check_counts([5, 1, 1, 2], 5) == (1, 2, 5)
+    assert check_counts(None, 4) == (4,)
+    for bad in ([0], [6], [True], [1.5]):
+        with pytest.raises(EditError, match="between 1 and the 5 requests"):
+            check_counts(bad, 5)  # type: ignore[arg-type]
+    with pytest.raises(EditError, match="unknown edit mode 'parallel'"):
+        edit_deltas("parallel", None, None, load_requests("demo"), {})
+
+
+def test_a_yaml_file_moves_memit_to_another_layer(tiny: Any, cache_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "memit.yaml"
+    path.write_text("alg_name: MEMIT\nlayers: [1]\nv_num_grad_steps: 5\nmom2_update_weight: 1.5e+4\n")
+    hparams = resolve_hparams("MEMIT", tiny.model.config, path, "cpu")
+    outcome = _edit(tiny, load_requests("demo")[:1], hparams, cache_dir)
+    assert outcome.delta.changed_parameters == ("transformer.h.1.mlp.c_proj.weight",)
+
+
+# ----------------------------------------------------------------------------- unchanged weights and the untouched guard
+
+
+def test_a_failure_inside_easyeditor_names_the_method_and_request(tiny: Any) -> None:
+    hparams = resolve_hparams("ROME", tiny.model.config, None, "cpu") | {"v_loss_layer": 9}  # the model has 2 layers
+    with pytest.raises(EditError, match="ROME failed inside easyeditor on 'The Eiffel Tower is located in the city of'"):
+        compute_edit(tiny.model, tiny.tokenizer, load_requests("demo")[:1], hparams)
+    assert weights_fingerprint(tiny.model) == tiny.fingerprint
+
+
+def test_an_edit_that_changes_nothing_is_refused(tiny: Any) -> None:
+    hparams = resolve_hparams("FT", tiny.model.config, None, "cpu") | {"num_steps": 0}
+    with pytest.raises(UnchangedWeights, match="changed no weight"):
+        compute_edit(tiny.model, tiny.tokenizer, load_requests("demo")[:1], hparams)
+    assert weights_fingerprint(tiny.model) == tiny.fingerprint
+
+
+def test_easyedit_reverting_kn_would_be_caught(tiny: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BaseEditor.edit undoes KN's edit; without editguard's wrapper the delta is empty, and refused."""
+    hparams = resolve_hparams("KN", tiny.model.config, None, "cpu")
+    requests = load_requests("demo")[:1]
+    assert compute_edit(tiny.model, tiny.tokenizer, requests, hparams).delta.changed_parameters
+    monkeypatch.setitem(METHODS, "KN", dataclasses.replace(METHODS["KN"], wrap_apply=lambda apply: apply))
+    with pytest.raises(UnchangedWeights):
+        compute_edit(tiny.model, tiny.tokenizer, requests, hparams)
+    assert weights_fingerprint(tiny.model) == tiny.fingerprint
+
+
+def test_a_change_outside_the_restored_parameters_is_reported(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = load_model(TINY, device="cpu", cache_dir=cache_dir)  # this test leaves it altered
+    monkeypatch.setitem(METHODS, "FT", dataclasses.replace(METHODS["FT"], touched=lambda model, hparams: []))
+    hparams = resolve_hparams("FT", model.model.config, None, "cpu")
+    with pytest.raises(EditError, match="changed parameter 'transformer.h.0.mlp.c_proj.*reload it"):
+        compute_edit(model.model, model.tokenizer, load_requests("demo")[:1], hparams)
+
+
+# ----------------------------------------------------------------------------- MEMIT statistics
+
+
+def _ensure_stats_worker(cache_dir: str, results: Any) -> None:
+    from editguard.editing.easyedit import resolve_hparams
+    from editguard.editing.memit_stats import ensure_stats
+    from editguard.models import TINY, load_model
+
+    tiny = load_model(TINY, device="cpu", cache_dir=Path(cache_dir))
+    hparams = resolve_hparams("MEMIT", tiny.model.config, None, "cpu")
+    files = ensure_stats(tiny.model, tiny.tokenizer, hparams, Path(cache_dir), tiny.fingerprint)
+    results.put((files.computed, [str(file) for file in files.files]))
+
+
+def test_two_processes_asking_for_the_same_statistics_compute_them_once(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    workers = [context.Process(target=_ensure_stats_worker, args=(str(tmp_path), results)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=180)
+    outcomes = sorted(results.get(timeout=5) for _ in workers)
+    assert [computed for computed, _ in outcomes] == [False, True]
+    assert outcomes[0][1] == outcomes[1][1] and all(Path(file).is_file() for file in outcomes[0][1])
+
+
+def test_easyeditor_reads_the_statistics_without_its_dataset(tiny: Any, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import torch
+
+    hparams = resolve_hparams("MEMIT", tiny.model.config, None, "cpu")
+    files = memit_stats.ensure_stats(tiny.model, tiny.tokenizer, hparams, cache_dir, tiny.fingerprint)
+    layer_stats = sys.modules["easyeditor.models.rome.layer_stats"]
+
+    def no_download(*args: object, **kwargs: object) -> None:
+        pytest.fail("easyeditor tried to load its statistics dataset")
+
+    monkeypatch.setattr(layer_stats, "load_dataset", no_download)
+    module = memit_stats.rewritten_modules(hparams)[0]
+    stat = layer_stats.layer_stats(
+        tiny.model, tiny.tokenizer, module, str(files.stats_dir), hparams["mom2_dataset"], to_collect=["mom2"],
+        sample_size=hparams["mom2_n_samples"], precision=hparams["mom2_dtype"],
+        hparams=type("HParams", (), {"device": "cpu"}),
+    )  # fmt: skip
+    passages = memit_stats.generated_passages(tiny.model, tiny.tokenizer, hparams["mom2_n_samples"])
+    total, count = memit_stats.second_moments(tiny.model, tiny.tokenizer, passages, [module])[module]
+    assert stat.mom2.count == count == sum(len(passage) for passage in passages)
+    assert torch.allclose(stat.mom2.moment().double(), total / count, rtol=1e-5, atol=1e-7)
+    assert weights_fingerprint(tiny.model) == tiny.fingerprint
