@@ -6,6 +6,7 @@ Heavy imports (torch, transformers, easyeditor) happen inside fixtures, never at
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -14,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from editguard.report import PROPERTY, Row, table, with_holm, write_json
+from editguard.report import (
+    PROPERTY,
+    Row,
+    draw_curves,
+    first_failing_counts,
+    table,
+    with_holm,
+    write_json,
+)
 from editguard.settings import OPTIONS, Settings, SettingsError, build_settings
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -64,7 +73,10 @@ def pytest_configure(config: pytest.Config) -> None:
     cli = {option.name: config.getoption(f"editguard_{option.name}") for option in OPTIONS}
     ini = {option.name: config.getini(option.ini) for option in OPTIONS}
     try:
-        settings = build_settings(cli, _pyproject_table(config.rootpath), ini, rootdir=config.rootpath)
+        # Without a configuration file pytest guesses its rootdir from path-like arguments (option values
+        # included), which would move the default baselines folder between runs: use the working directory.
+        root = config.rootpath if config.inipath is not None else config.invocation_params.dir
+        settings = build_settings(cli, _pyproject_table(root), ini, rootdir=root)
     except SettingsError as error:
         raise pytest.UsageError(str(error)) from None
     _check_ability_names(settings)
@@ -147,6 +159,7 @@ def editguard_check(editguard: Any, request: pytest.FixtureRequest) -> Callable[
     def check(ability: str) -> None:
         __tracebackhide__ = True
         row, failure = gate_row(editguard, ability)
+        row = dataclasses.replace(row, worker=os.environ.get("PYTEST_XDIST_WORKER", ""))
         request.node.user_properties.append((PROPERTY, row.as_dict()))
         if failure and row.passed:  # inconclusive under --editguard-inconclusive warn
             warnings.warn(pytest.PytestWarning(failure), stacklevel=2)
@@ -154,6 +167,35 @@ def editguard_check(editguard: Any, request: pytest.FixtureRequest) -> Callable[
             pytest.fail(failure, pytrace=False)
 
     return check
+
+
+@pytest.fixture
+def editguard_quality_check(editguard: Any, request: pytest.FixtureRequest) -> Callable[[], None]:
+    """``editguard_quality_check()``: did the edits take (EasyEdit's reliability)?  Fails the test when not."""
+    from editguard.session import quality_row
+
+    def check() -> None:
+        __tracebackhide__ = True
+        if editguard.settings.update_baselines:
+            pytest.skip("recording baselines: the base model is scored, no edit is checked")
+        row, failure = quality_row(editguard)
+        request.node.user_properties.append((PROPERTY, row.as_dict()))
+        if row.verdict == "skipped":
+            pytest.skip(row.note)
+        if failure:
+            pytest.fail(failure, pytrace=False)
+
+    return check
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Recording baselines scores the base model only: the edit-quality check has nothing to check then."""
+    if not config.stash[SETTINGS_KEY].update_baselines:
+        return
+    unused = [item for item in items if "editguard_quality_check" in getattr(item, "fixturenames", ())]
+    if unused:
+        config.hook.pytest_deselected(items=unused)
+        items[:] = [item for item in items if item not in unused]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -203,6 +245,9 @@ class _Results:
         self.rows, changed = with_holm(self.rows, settings.alpha, settings.fail_rule)
         if changed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # Holm failed an ability its own test let pass
+        if any(row.curve for row in self.rows):
+            edit = next((row.edit for row in self.rows if row.edit), "")
+            draw_curves(settings.curve, self.rows, f"{settings.model}: {edit}")
         if settings.report is not None:
             context = {
                 "model": settings.model,
@@ -236,6 +281,20 @@ class _Results:
         for line in table(self.rows):
             terminalreporter.write_line(line)
         settings = self.config.stash[SETTINGS_KEY]
+        for row in self.rows:
+            if row.ability == "edit_quality" and row.quality:
+                for label, values in row.quality.items():
+                    shown = ", ".join(f"{k} {v:.2f}" for k, v in values.items() if isinstance(v, float))
+                    terminalreporter.write_line(f"edit quality ({label}): {shown}  {row.verdict.upper()}")
+        curves = [row for row in sorted(self.rows, key=lambda r: r.ability) if row.curve]
+        for row in curves:
+            firsts = "; ".join(
+                f"{name}: FAIL at {failed or 'none'}, score below baseline - tolerance at {below or 'none'}"
+                for name, (failed, below) in first_failing_counts(row).items()
+            )
+            terminalreporter.write_line(f"{row.ability}: first edit count -- {firsts}")
+        if curves:
+            terminalreporter.write_line(f"edit-count curve: {settings.curve}")
         if any(row.p_value is not None for row in self.rows):
             terminalreporter.write_line("statistics: " + self.statement(settings))
         for row in sorted(self.rows, key=lambda r: r.ability):

@@ -45,6 +45,10 @@ class Row:
     available: int | None = None  # examples in the run's sample (n is how many were used)
     jitter: int | None = None  # --editguard-noise-floor: base outcomes that changed when re-scored
     passed: bool | None = None  # the test's outcome (an inconclusive verdict may pass with a warning)
+    variant: str = ""  # which edited model the verdict is about (single mode: the worst edit)
+    curve: dict[str, list[list[Any]]] | None = None  # series name -> [edit count, edited score, verdict]
+    quality: dict[str, Any] | None = None  # edit quality per gated edit (the edit_quality row)
+    worker: str = ""  # the xdist worker that produced the row ("" without xdist)
 
     @property
     def difference(self) -> float | None:
@@ -100,6 +104,7 @@ def table(rows: Sequence[Row]) -> list[str]:
             row.verdict.upper() + (" (warn)" if row.verdict == "inconclusive" and row.passed else ""),
         )
         for row in sorted(rows, key=lambda r: r.ability)
+        if row.ability != "edit_quality"
     ]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
 
@@ -142,3 +147,46 @@ def write_json(path: Path, rows: Sequence[Row], context: Mapping[str, Any]) -> N
         json.dump(document, stream, indent=2)
         stream.write("\n")
     os.replace(staging, path)
+
+
+def first_failing_counts(row: Row) -> dict[str, tuple[int | None, int | None]]:
+    """Per series of the edit-count curve: the first count the gate FAILs, and the first whose score is below
+    baseline - tolerance (a point estimate: on few examples the verdict there may still be inconclusive)."""
+    margin = None if row.baseline is None or row.tolerance is None else row.baseline - row.tolerance
+    return {
+        name: (
+            next((count for count, _, verdict in points if verdict == "fail"), None),
+            next((count for count, score, _ in points if margin is not None and score < margin - 1e-12), None),
+        )
+        for name, points in (row.curve or {}).items()
+    }
+
+
+def draw_curves(path: Path, rows: Sequence[Row], title: str) -> None:
+    """One panel per ability: edited score against edit count per series, with the baseline and the tolerance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gated = sorted((row for row in rows if row.curve), key=lambda r: r.ability)
+    columns = min(4, len(gated))
+    lines = -(-len(gated) // columns)
+    figure, axes = plt.subplots(lines, columns, figsize=(4 * columns, 3 * lines), squeeze=False)
+    for axis in axes.flat[len(gated):]:
+        axis.set_visible(False)
+    for axis, row in zip(axes.flat, gated):
+        for name, points in (row.curve or {}).items():
+            axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
+        if row.baseline is not None:
+            axis.axhline(row.baseline, color="grey", linewidth=1, label="baseline")
+            axis.axhline(row.baseline - (row.tolerance or 0), color="red", linestyle="--", linewidth=1, label="baseline - tolerance")
+        axis.set_title(f"{row.ability} ({row.metric})")
+        axis.set_xlabel("number of edits")
+        axis.set_xscale("log")
+    axes.flat[0].legend(fontsize=7)
+    figure.suptitle(title)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -8,8 +8,8 @@ fixtures and the gate tests call into this object; nothing here imports pytest.
 from __future__ import annotations
 
 import contextlib
-import math
 import hashlib
+import math
 import platform
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -84,9 +84,9 @@ class Session:
     settings: Settings
     worker_index: int = 0
     worker_count: int = 1
-    _results: dict[tuple[str, bool], dict[str, ExampleResult]] = field(default_factory=dict)
+    _results: dict[tuple[str, str], dict[str, ExampleResult]] = field(default_factory=dict)  # (ability, model) ->
     cached_counts: dict[tuple[str, bool], int] = field(default_factory=dict)  # results served by the output cache
-    _from_cache: dict[tuple[str, bool], set[str]] = field(default_factory=dict)
+    _from_cache: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     _examples: dict[tuple[str, str], list[Example]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ abilities
@@ -134,73 +134,152 @@ class Session:
 
     @cached_property
     def edit(self) -> tuple[Any, EditInfo]:
-        """The edit as a weight delta over the base, with where it came from."""
+        """The gated edit as a weight delta over the base (single mode: the first request's), with its origin."""
+        return self.variants[0][1], self.variants[0][2]
+
+    @cached_property
+    def variants(self) -> list[tuple[str, Any, EditInfo]]:
+        """(label, delta, info) of every edited model the gate checks: one, or one per request in single mode."""
         if self.settings.edited is not None:
             from editguard.editing.external import load_edited
 
             delta = load_edited(self.settings.edited, self.base.model)
             description = f"edited model {self.settings.edited} ({len(delta.changed_parameters)} changed tensors)"
-            info = EditInfo(description, None, 0.0, delta.changed_parameters)
-            return delta, info
-        return self._easyedit_delta()
+            return [("edited", self._regularized(delta), EditInfo(description, None, 0.0, delta.changed_parameters))]
+        if self.settings.mode == "single":
+            requests = self.requests
+            return [
+                (f"edit {i + 1}", *self._easyedit(requests[i : i + 1], "sequential", label=f"edit {i + 1} of {len(requests)}"))
+                for i in range(len(requests))
+            ]
+        if self.settings.edit_counts:
+            self.curve_deltas  # noqa: B018 -- one editing run for the curve also yields the full edit (cached)
+        return [("all", *self._easyedit(self.requests, self.settings.mode))]
 
-    def _easyedit_delta(self) -> tuple[Any, EditInfo]:
-        from editguard.editing.cache import cached_edit
-        from editguard.editing.easyedit import compute_edit, resolve_hparams
+    @cached_property
+    def requests(self) -> tuple[Any, ...]:
         from editguard.editing.requests import load_requests
 
-        requests = load_requests(self.settings.edits)
-        base = self.base
-        hparams = resolve_hparams(self.settings.method, base.model.config, self.settings.hparams, base.device)
+        return load_requests(self.settings.edits)
+
+    @cached_property
+    def hparams(self) -> dict[str, Any]:
+        from editguard.editing.easyedit import resolve_hparams
+
+        return resolve_hparams(self.settings.method, self.base.model.config, self.settings.hparams, self.base.device)
+
+    def _edit_material(self, requests: Any, mode: str, count: int | None = None) -> dict[str, Any]:
+        hparams = self.hparams
         material = {
-            "base": base.fingerprint,
+            "base": self.base.fingerprint,
             "method": hparams["alg_name"],
             "hparams": {key: value for key, value in hparams.items() if key != "device"},
             "requests": [request.as_dict() for request in requests],
             "easyeditor": library_versions().get("easyeditor"),
         }
-        cached = cached_edit(self.settings.cache_dir, material, lambda: compute_edit(base.model, base.tokenizer, requests, hparams))
-        outcome = cached.outcome
+        if mode != "sequential" or count is not None:  # the original key for the default mode is kept
+            material.update(mode=mode, count=count)
+        return material
+
+    def _easyedit(self, requests: Any, mode: str, label: str | None = None) -> tuple[Any, EditInfo]:
+        from editguard.editing.cache import cached_edit
+        from editguard.editing.easyedit import compute_edit
+
+        base = self.base
+
+        def compute() -> Any:
+            return compute_edit(
+                base.model, base.tokenizer, list(requests), self.hparams, mode=mode,
+                cache_dir=self.settings.cache_dir, model_fingerprint=base.fingerprint,
+            )  # fmt: skip
+
+        cached = self._guarded(lambda: cached_edit(self.settings.cache_dir, self._edit_material(requests, mode), compute))
+        return self._regularized(cached.outcome.delta), self._info(cached, len(requests), mode, label)
+
+    def _info(self, cached: Any, count: int, mode: str, label: str | None) -> EditInfo:
         source = "demo edits" if self.settings.edits == "demo" else self.settings.edits
-        info = EditInfo(
-            f"{len(requests)} {hparams['alg_name']} edits from {source} (cache key {cached.key})",
-            cached.reused,
-            outcome.seconds,
-            outcome.delta.changed_parameters,
-            outcome.metrics,
-        )
-        return outcome.delta, info
+        what = f"{count} {self.hparams['alg_name']} edits ({mode}) from {source}"
+        if label:
+            what = f"{label}: {what}"
+        if self.settings.rect is not None:
+            what += f", RECT keeping {self.settings.rect:.0%}"
+        outcome = cached.outcome
+        return EditInfo(f"{what} (cache key {cached.key})", cached.reused, outcome.seconds, outcome.delta.changed_parameters, outcome.metrics)
+
+    def _regularized(self, delta: Any, keep: float | None = None) -> Any:
+        from editguard.editing.rect import regularize
+
+        keep = self.settings.rect if keep is None else keep
+        return delta if keep is None else regularize(delta, self.base.model, keep)
+
+    def _guarded(self, run: Any) -> Any:
+        """An edit that cannot be made is a GateProblem naming the method and what to change."""
+        from editguard.editing.easyedit import EditError
+        from editguard.editing.quality import UnchangedWeights
+
+        try:
+            return run()
+        except (EditError, UnchangedWeights) as error:
+            raise GateProblem(f"the {self.settings.method} edit failed: {error}") from None
+
+    @cached_property
+    def curve_deltas(self) -> dict[int, Any]:
+        """The accumulated (sequential) or batched delta after each count of --editguard-edit-counts, unregularised."""
+        from editguard.editing.cache import cached_edit
+        from editguard.editing.modes import check_counts, edit_deltas
+
+        base, mode = self.base, self.settings.mode
+        counts = self._guarded(lambda: check_counts(self.settings.edit_counts, len(self.requests)))
+        computed: dict[int, Any] = {}
+
+        def all_counts() -> dict[int, Any]:
+            if not computed:
+                computed.update(edit_deltas(
+                    mode, base.model, base.tokenizer, list(self.requests), self.hparams, counts,
+                    cache_dir=self.settings.cache_dir, model_fingerprint=base.fingerprint,
+                ))  # fmt: skip
+            return computed
+
+        deltas = {}
+        for count in counts:
+            # the full count is the gated edit itself: the same cache entry
+            material = self._edit_material(self.requests[:count] if mode == "batch" else self.requests, mode, None if count == len(self.requests) else count)
+            cached = self._guarded(lambda c=count, m=material: cached_edit(self.settings.cache_dir, m, lambda: all_counts()[c]))
+            deltas[count] = cached.outcome.delta
+        return deltas
 
     @contextlib.contextmanager
-    def edited(self) -> Iterator[Any]:
-        """The base model with the edit applied in place; reverted exactly on exit."""
+    def edited(self, delta: Any = None) -> Iterator[Any]:
+        """The base model with the edit (or ``delta``) applied in place; reverted exactly on exit."""
         from editguard.editing.delta import applied
 
-        delta, _ = self.edit
-        with applied(self.base.model, delta):
+        with applied(self.base.model, self.edit[0] if delta is None else delta):
             yield self.base
 
     # ------------------------------------------------------------------ scores
 
-    def score(self, ability: str, *, edited: bool, examples: list[Example] | None = None) -> Score:
-        """The score of the base or edited model on ``examples`` (default: the run's sample)."""
+    def score(self, ability: str, *, edited: bool, examples: list[Example] | None = None, delta: Any = None) -> Score:
+        """The score of the base or edited model (or base + ``delta``) on ``examples`` (default: the run's sample)."""
         task = self.task(ability)
         chosen = self.examples(task) if examples is None else examples
-        return Score.from_results(ability, task.metric, self.results(task, edited=edited, examples=chosen))
+        return Score.from_results(ability, task.metric, self.results(task, edited=edited, examples=chosen, delta=delta))
 
-    def results(self, task: Task, *, edited: bool, examples: list[Example]) -> dict[str, ExampleResult]:
+    def results(self, task: Task, *, edited: bool, examples: list[Example], delta: Any = None) -> dict[str, ExampleResult]:
         """Per-example results, from memory, then the output cache, scoring only what neither holds."""
-        key = (task.name, edited)
-        material = self.output_material(task, edited=edited)
+        if edited and delta is None:
+            delta = self.edit[0]
+        material = self.output_material(task, delta=delta if edited else None)
+        key = (task.name, material["model"])
         if key not in self._results:
             self._results[key] = self.outputs.load(material)
             self._from_cache[key] = set(self._results[key])
         known = self._results[key]
         missing = [example for example in examples if example.id not in known]
         served = self._from_cache[key] & {example.id for example in examples}
-        self.cached_counts[key] = max(self.cached_counts.get(key, 0), len(served))
+        counted = (task.name, edited)
+        self.cached_counts[counted] = max(self.cached_counts.get(counted, 0), len(served))
         if missing:
-            with self.edited() if edited else contextlib.nullcontext():
+            with self.edited(delta) if edited else contextlib.nullcontext():
                 scored = self._score_now(task, missing)
             known.update(scored)
             self.outputs.store(material, scored)
@@ -210,11 +289,11 @@ class Session:
     def outputs(self) -> OutputCache:
         return OutputCache(self.settings.cache_dir, read=not self.settings.rescore)
 
-    def output_material(self, task: Task, *, edited: bool) -> dict[str, Any]:
+    def output_material(self, task: Task, *, delta: Any = None) -> dict[str, Any]:
         """What decides a model's results on an ability: the output cache's key material."""
         from editguard.fingerprint import combine
 
-        model = combine(self.base.fingerprint, self.edit[0].fingerprint) if edited else self.base.fingerprint
+        model = self.base.fingerprint if delta is None else combine(self.base.fingerprint, delta.fingerprint)
         return {
             "ability": task.name,
             "protocol": task.protocol,
@@ -304,8 +383,8 @@ class Session:
         family = len(settings.abilities or task_names())
         return Policy(settings.tolerance_for(ability), settings.alpha, family, settings.fail_rule, settings.inconclusive)
 
-    def verdict(self, ability: str) -> tuple[Verdict, Baseline]:
-        """The paired verdict of the edited model against the baseline's outcomes on the same examples."""
+    def verdict(self, ability: str, delta: Any = None) -> tuple[Verdict, Baseline]:
+        """The paired verdict of the edited model (or base + ``delta``) against the baseline's outcomes."""
         from editguard.metrics import get_metric
         from editguard.verdict import compare, outcome_kind
 
@@ -319,13 +398,32 @@ class Session:
                 f"(it was recorded with a smaller --editguard-limit); re-record it with --editguard-update-baselines"
             )
         policy = self.policy(ability)
+        delta = self.edit[0] if delta is None else delta
         if self.settings.early_stop and outcome_kind(task.metric) != "counts":
-            return self._sequential_verdict(task, examples, baseline, policy), baseline
-        observed = self.score(ability, edited=True)
+            return self._sequential_verdict(task, examples, baseline, policy, delta), baseline
+        observed = self.score(ability, edited=True, delta=delta)
         aggregate = get_metric(task.metric).aggregate
         return compare(ability, baseline.outcomes, observed.outcomes, policy, aggregate=aggregate, metric=task.metric), baseline
 
-    def _sequential_verdict(self, task: Task, examples: list[Example], baseline: Baseline, policy: Policy) -> Verdict:
+    def worst_verdict(self, ability: str) -> tuple[Verdict, str, EditInfo]:
+        """The verdict of every gated edited model (several in single mode); the worst one, with its label."""
+        rank = {"fail": 0, "inconclusive": 1, "pass": 2}
+        verdicts = [(self.verdict(ability, delta)[0], label, info) for label, delta, info in self.variants]
+        return min(verdicts, key=lambda item: rank[item[0].outcome.value])
+
+    def curve(self, ability: str) -> dict[str, list[list[Any]]]:
+        """Per edit count: [count, edited score, verdict], unregularised and (with --editguard-rect) with RECT."""
+        series: dict[str, list[list[Any]]] = {"plain": []}
+        if self.settings.rect is not None:
+            series[f"RECT {self.settings.rect:.0%}"] = []
+        for count, delta in self.curve_deltas.items():
+            for name in series:
+                variant = delta if name == "plain" else self._regularized(delta)
+                verdict, _ = self.verdict(ability, variant)
+                series[name].append([count, round(verdict.observed, 6), verdict.outcome.value])
+        return series
+
+    def _sequential_verdict(self, task: Task, examples: list[Example], baseline: Baseline, policy: Policy, delta: Any) -> Verdict:
         """Score the edited model a chunk at a time, in a seeded random order, until the verdict is settled."""
         from editguard.verdict import Outcome, compare_sequential
 
@@ -334,7 +432,7 @@ class Session:
         verdict = None
         for end in range(min(chunk, len(ordered)), len(ordered) + chunk, chunk):
             used = ordered[: min(end, len(ordered))]
-            results = self.results(task, edited=True, examples=used)
+            results = self.results(task, edited=True, examples=used, delta=delta)
             base = [float(baseline.outcomes[e.id]) for e in used]  # type: ignore[arg-type]
             edited = [float(results[e.id].outcome) for e in used]  # type: ignore[arg-type]
             verdict = compare_sequential(task.name, base, edited, policy, chunk)
@@ -345,9 +443,21 @@ class Session:
 
     def unparsed_rate(self, ability: str, *, edited: bool) -> float:
         """Share of this run's scored examples whose output could not be parsed."""
-        results = self._results.get((ability, edited), {})
-        ids = [example.id for example in self.examples(self.task(ability)) if example.id in results]
+        task = self.task(ability)
+        material = self.output_material(task, delta=self.edit[0] if edited else None)
+        results = self._results.get((ability, material["model"]), {})
+        ids = [example.id for example in self.examples(task) if example.id in results]
         return sum(not results[i].parsed for i in ids) / len(ids) if ids else 0.0
+
+    def edit_quality(self) -> list[tuple[str, Any]]:
+        """EasyEdit's reliability, generalisation, locality and portability of every gated edit, on its requests."""
+        from editguard.editing.quality import edit_quality
+
+        requests = self.requests
+        variants = self.variants
+        if self.settings.mode == "single":
+            return [(label, edit_quality(self.base.model, self.base.tokenizer, requests[i : i + 1], delta)) for i, (label, delta, _) in enumerate(variants)]
+        return [(variants[0][0], edit_quality(self.base.model, self.base.tokenizer, requests, variants[0][1]))]
 
     def noise_floor(self, ability: str) -> int:
         """Examples whose base outcome changes when re-scored with batch size 1 in a shuffled order (should be 0)."""
@@ -381,8 +491,7 @@ def _gate_row(session: Session, task: Task) -> tuple[Row, str | None]:
             cached=session.cached_counts.get((ability, False), 0),
         )  # fmt: skip
         return row, None
-    verdict, _ = session.verdict(ability)
-    _, info = session.edit
+    verdict, label, info = session.worst_verdict(ability)
     row = Row(
         ability,
         task.dataset,
@@ -408,11 +517,45 @@ def _gate_row(session: Session, task: Task) -> tuple[Row, str | None]:
         available=len(session.examples(task)),
         jitter=session.noise_floor(ability) if session.settings.noise_floor else None,
         passed=verdict.passed,
+        variant=label if len(session.variants) > 1 else "",
+        curve=session.curve(ability) if session.settings.edit_counts else None,
     )
     if verdict.outcome is Outcome.PASS:
         return row, None
     path = str(session.store.path(session.base.name, ability, task.protocol))
     return row, failure_message(verdict, dataset=task.dataset, baseline_file=path)
+
+
+def quality_row(session: Session) -> tuple[Row, str | None]:
+    """Did the edits take?  Reliability gated (mean >= --editguard-min-reliability, and no request at 0)."""
+    try:
+        if session.settings.edited is not None and session.settings.edits == "demo":
+            return Row("edit_quality", "edit requests", "skipped", note="an edited model made elsewhere: no requests to check"), None
+        measured = session._guarded(session.edit_quality)
+    except GateProblem as problem:
+        return Row("edit_quality", "edit requests", "error", note=str(problem)), str(problem)
+    minimum = session.settings.min_reliability
+    failures = []
+    summary = {}
+    for label, quality in measured:
+        values = quality.as_dict()
+        summary[label] = values
+        reliability = quality.reliability
+        zero = [i + 1 for i, r in enumerate(quality.per_request) if r.reliability == 0]
+        if reliability is not None and (reliability < minimum or zero):
+            failures.append(f"{label}: reliability {reliability:.2f}" + (f" (requests {zero} did not take at all)" if zero else ""))
+    worst = min((q.reliability for _, q in measured if q.reliability is not None), default=None)
+    row = Row(
+        "edit_quality", "edit requests", "fail" if failures else "pass", edited=worst, metric="reliability",
+        tolerance=minimum, n=len(session.requests), quality=summary, passed=not failures,
+    )  # fmt: skip
+    if not failures:
+        return row, None
+    return row, (
+        f"the {session.settings.method} edits did not take: {'; '.join(failures)} (gate: mean reliability >= {minimum:.2f} "
+        f"and no request at 0). Check the method and its hyper-parameters (--editguard-hparams), or lower "
+        f"--editguard-min-reliability if partial edits are acceptable."
+    )
 
 
 def _finite(value: float) -> float | None:

@@ -47,7 +47,10 @@ def parse_tolerance(text: str) -> tuple[str | None, float]:
     ability, sep, value = str(text).rpartition("=")
     if sep and not ability.strip():
         raise argparse.ArgumentTypeError(f"{text!r} names no ability; write ABILITY=FRACTION, e.g. sentiment=0.1")
-    return (ability.strip() or None), parse_fraction(value.strip())
+    fraction = parse_fraction(value.strip())
+    if fraction >= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a tolerance of 1 allows any drop and gates nothing; give a fraction below 1")
+    return (ability.strip() or None), fraction
 
 
 def parse_limit(text: str) -> int:
@@ -86,6 +89,30 @@ def _choice(name: str, allowed: tuple[str, ...]) -> Any:
         return str(text).strip()
 
     return parse
+
+
+def parse_rect(text: str) -> float:
+    """A keep fraction in (0, 1]; ``on`` means the paper's 0.4."""
+    if str(text).strip().lower() in {"on", "true", "yes"}:
+        return 0.4
+    value = parse_fraction(text)
+    if value == 0.0:
+        raise argparse.ArgumentTypeError("0 keeps nothing of the edit; give a fraction in (0, 1], e.g. 0.4")
+    return value
+
+
+def parse_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(sorted({int(part) for part in str(text).split(",") if part.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of edit counts, e.g. 1,2,5,10,20") from None
+    if not counts or counts[0] < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: edit counts are whole numbers from 1, e.g. 1,2,5,10,20")
+    return counts
+
+
+def parse_method(text: str) -> str:
+    return _choice("method", ("ROME", "MEMIT", "FT", "KN"))(str(text).strip().upper())  # type: ignore[no-any-return]
 
 
 def parse_device(text: str) -> str:
@@ -179,6 +206,11 @@ class Settings:
     early_stop: bool = False
     chunk: int = 40
     noise_floor: bool = False
+    mode: str = "sequential"
+    rect: float | None = None  # RECT: keep this fraction of each changed tensor's entries
+    edit_counts: tuple[int, ...] | None = None
+    curve: Path = Path("editguard-curve.png")
+    min_reliability: float = 0.9
 
     def tolerance_for(self, ability: str) -> float:
         return self.tolerances.get(ability, self.tolerance)
@@ -208,7 +240,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("model", "base model: 'smollm2' (embedded default), 'tiny-gpt2', a local folder, a model id or a .gguf file", metavar="SOURCE"),
     Option("edits", "edit requests applied to the base: an editguard JSONL, ZsRE or CounterFact JSON file (detected), or a shipped set: 'demo' (3 edits), 'zsre-20'", parse_edits, metavar="FILE"),
     Option("edited", "an edited model made elsewhere: a checkpoint folder or a .safetensors file of weight deltas (instead of --editguard-edits)", Path, metavar="PATH"),
-    Option("method", "EasyEdit method used to apply the edits (ROME)", metavar="NAME"),
+    Option("method", "EasyEdit method used to apply the edits: ROME, MEMIT, FT or KN", parse_method, metavar="NAME"),
+    Option("mode", "single (each edit alone on the base; the worst is gated), sequential (edits accumulate, default) or batch (one call, MEMIT/FT)", _choice("mode", ("single", "sequential", "batch")), metavar="MODE"),
+    Option("rect", "RECT: keep only this fraction (e.g. 0.4) of each changed tensor's entries, by relative change, before gating", parse_rect, metavar="FRACTION"),
+    Option("edit_counts", "also gate after each of these numbers of edits (sequential or batch), e.g. 1,2,5,10,20, and draw the curve", parse_counts, metavar="N,N,..."),
+    Option("curve", "PNG file for the edit-count curve (default editguard-curve.png)", Path, metavar="FILE"),
+    Option("min_reliability", "edit quality: smallest mean reliability (the edit took) that passes; a request at 0 always fails (default 0.9)", parse_fraction, metavar="FRACTION"),
     Option("hparams", "EasyEdit-style YAML file overriding the method's default hyper-parameters", parse_existing_file, metavar="FILE"),
     Option("baselines", "folder of baseline files (default: baselines/ under the rootdir)", Path, metavar="DIR"),
     Option("tolerance", "largest allowed drop: FRACTION for every ability, or ABILITY=FRACTION; repeatable (default 0.05)", parse_tolerance, repeat=True, metavar="[ABILITY=]FRACTION"),
@@ -236,7 +273,7 @@ class SettingsError(ValueError):
     """A configured value is invalid; the message names where it came from."""
 
 
-_PATHS = ("baselines", "edited", "report", "hparams", "cache_dir", "edits")
+_PATHS = ("baselines", "edited", "report", "hparams", "cache_dir", "edits", "curve")
 
 
 def build_settings(

@@ -17,10 +17,11 @@ def test_all_eight_abilities_gate_the_demo_edits(pytester: pytest.Pytester) -> N
     result = pytester.runpytest_inprocess(
         *args, "--editguard-report", "report.json", "--editguard-tolerance", "0.5", "--editguard-inconclusive", "warn"
     )
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=9)  # eight abilities and the edit quality
     result.stdout.fnmatch_lines(["*ability*metric*chance*baseline*edited*diff*interval*tolerance*n*flips*p (Holm)*unparsed*verdict*"])
     report = json.loads((pytester.path / "report.json").read_text())
-    assert [row["ability"] for row in report["abilities"]] == ABILITIES
+    gated = [row for row in report["abilities"] if row["ability"] != "edit_quality"]
+    assert [row["ability"] for row in gated] == ABILITIES
     assert report["passed"] is True
-    assert all(row["n"] == 8 and row["verdict"] in ("pass", "inconclusive") and row["passed"] for row in report["abilities"])
+    assert all(row["n"] == 8 and row["verdict"] in ("pass", "inconclusive") and row["passed"] for row in gated)
     assert "Holm" in report["statistics"]

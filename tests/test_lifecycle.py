@@ -51,7 +51,7 @@ def _degrading_delta(smollm2: Any, path: Path) -> Path:
 def test_lifecycle(project: pytest.Pytester, smollm2: Any) -> None:
     # 1. no baseline: every ability fails and says how to record
     result = _gate(project)
-    result.assert_outcomes(failed=3)
+    result.assert_outcomes(failed=3, passed=1)  # the edits took (edit quality)
     result.stdout.fnmatch_lines(["*no baseline for closed_qa*--editguard-update-baselines*"])
 
     # 2. record: passes and writes one file per ability
@@ -65,15 +65,15 @@ def test_lifecycle(project: pytest.Pytester, smollm2: Any) -> None:
 
     # 3. the demo ROME edits keep both abilities within tolerance, and the cached edit is reused
     result = _gate(project, "--editguard-report", "report.json")
-    result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*edit: 3 ROME edits from demo edits*reused from the edit cache*", "*sentiment*accuracy*PASS*"])
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*edit: 3 ROME edits*from demo edits*reused from the edit cache*", "*sentiment*accuracy*PASS*"])
     report = _report(project.path / "report.json")
     assert report["sentiment"]["baseline"] == recorded["score"]
 
     # 4. a degraded model fails with the numbers and the remedy
     delta = _degrading_delta(smollm2, project.path / "damaged.safetensors")
     result = _gate(project, "--editguard-edited", str(delta), "--editguard-abilities", "sentiment", "--editguard-tolerance", "0.05")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=1, skipped=1)  # an edited model made elsewhere: no requests to check
     result.stdout.fnmatch_lines(
         [
             "*sentiment (SST-2) regressed after the edit: edited * vs baseline * on the same 24 examples (*sentiment.json):"
@@ -85,22 +85,22 @@ def test_lifecycle(project: pytest.Pytester, smollm2: Any) -> None:
     recorded["task_fingerprint"] = "0000000000000000"
     (baselines / "sentiment.json").write_text(json.dumps(recorded))
     result = _gate(project)
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*sentiment.json is stale: the task's data or prompt changed*--editguard-update-baselines*"])
 
     # 6. update again: passes, and the stale file is replaced
     _gate(project, "--editguard-update-baselines").assert_outcomes(passed=3)
-    _gate(project).assert_outcomes(passed=3)
+    _gate(project).assert_outcomes(passed=4)
 
 
 def test_xdist_gives_the_same_verdicts(project: pytest.Pytester) -> None:
     _gate(project, "--editguard-update-baselines").assert_outcomes(passed=3)
     serial = _gate(project, "--editguard-report", "serial.json")
-    serial.assert_outcomes(passed=3)
+    serial.assert_outcomes(passed=4)
     parallel = project.runpytest_subprocess(*GATE, "-n", "2", "--editguard-report", "parallel.json")
-    parallel.assert_outcomes(passed=3)
+    parallel.assert_outcomes(passed=4)
     parallel.stdout.fnmatch_lines(["*sentiment*accuracy*PASS*"])
-    strip = lambda rows: {k: {f: v for f, v in row.items() if f != "edit_reused"} for k, row in rows.items()}  # noqa: E731
+    strip = lambda rows: {k: {f: v for f, v in row.items() if f not in ("edit_reused", "worker")} for k, row in rows.items()}  # noqa: E731
     assert strip(_report(project.path / "serial.json")) == strip(_report(project.path / "parallel.json"))
 
 
@@ -186,14 +186,14 @@ def test_study_protocol_and_a_local_data_file(project: pytest.Pytester) -> None:
     assert json.loads((folder / "sentiment.json").read_text())["n"] == 4
     # four examples cannot settle a verdict: inconclusive, passing here with a warning
     result = _gate(project, *args, "--editguard-protocol", "study", "--editguard-inconclusive", "warn")
-    result.assert_outcomes(passed=1, warnings=1)
+    result.assert_outcomes(passed=2, warnings=1)
     result.stdout.fnmatch_lines(["*sentiment*INCONCLUSIVE (warn)*"])
 
 
 def test_a_malformed_data_file_fails_with_file_record_and_field(project: pytest.Pytester) -> None:
     (project.path / "bad.jsonl").write_text('{"idx": 0, "sentence": "fine", "label": 1}\n{"idx": 1, "label": 0}\n')
     result = _gate(project, "--editguard-abilities", "sentiment", "--editguard-data", "sentiment=file:bad.jsonl")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=1, passed=1)
     result.stdout.fnmatch_lines(["*cannot load the sentiment data (file:bad.jsonl)*bad.jsonl, record 2, field 'sentence'*"])
 
 

@@ -92,12 +92,12 @@ def test_a_smaller_sample_is_served_and_a_larger_one_scores_only_the_rest(tmp_pa
 def test_a_damaged_entry_is_a_miss_and_is_rewritten(tmp_path: Path) -> None:
     session = _session(tmp_path)
     first, _ = _scored(session)
-    path = session.outputs.path(session.output_material(session.task(ABILITY), edited=False))
+    path = session.outputs.path(session.output_material(session.task(ABILITY)))
     assert path is not None and path.is_file()
     path.write_text("{not json", encoding="utf-8")
     again, served = _scored(_session(tmp_path))
     assert (again, served) == (first, 0)
-    assert OutputCache(tmp_path / "cache").load(session.output_material(session.task(ABILITY), edited=False))
+    assert OutputCache(tmp_path / "cache").load(session.output_material(session.task(ABILITY)))
 
 
 def test_results_round_trip_through_json() -> None:

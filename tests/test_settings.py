@@ -28,9 +28,14 @@ def test_malformed_tolerances_are_rejected_with_a_sentence(text: str) -> None:
         parse_tolerance(text)
 
 
-@given(st.floats(min_value=0.0, max_value=1.0))
+@given(st.floats(min_value=0.0, max_value=1.0, exclude_max=True))
 def test_every_fraction_round_trips(value: float) -> None:
     assert parse_tolerance(repr(value)) == (None, value)
+
+
+def test_a_tolerance_of_one_gates_nothing_and_is_refused() -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="allows any drop"):
+        parse_tolerance("1")
 
 
 @pytest.mark.parametrize("text", ["auto", "cpu", "cuda", "cuda:3"])

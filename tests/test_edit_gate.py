@@ -1,0 +1,92 @@
+"""Editing in the gate, as a user runs it: methods, edited models made elsewhere, edit quality, the edit-count curve."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+LIMIT = "16"
+GATE = (
+    "--pyargs", "editguard.gate", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+    "--editguard-device", "cpu", "--editguard-limit", LIMIT, "--editguard-abilities", "sentiment,closed_qa",
+)  # fmt: skip
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyprojecttoml("[tool.editguard]\nmodel = 'smollm2'\ntolerance = 0.3\n")
+    pytester.runpytest_inprocess(*GATE, "--editguard-update-baselines").assert_outcomes(passed=2)
+    return pytester
+
+
+def _rows(path: Path) -> dict[str, Any]:
+    return {row["ability"]: row for row in json.loads(path.read_text())["abilities"]}
+
+
+def test_checkpoint_delta_file_and_in_process_edits_give_the_same_verdicts(project: pytest.Pytester, smollm2: Any, cache_dir: Path) -> None:
+    from editguard.editing.delta import applied
+    from editguard.session import Session
+    from editguard.settings import Settings
+
+    project.runpytest_inprocess(*GATE, "--editguard-report", "in_process.json").assert_outcomes(passed=3)
+    delta, _ = Session(Settings(model="smollm2", device="cpu", cache_dir=cache_dir)).edit
+    delta.save(project.path / "edit.safetensors")
+    with applied(smollm2.model, delta):
+        smollm2.model.save_pretrained(project.path / "edited-checkpoint", safe_serialization=True)
+    for name, source in [("delta.json", "edit.safetensors"), ("checkpoint.json", "edited-checkpoint")]:
+        result = project.runpytest_inprocess(*GATE, "--editguard-edited", source, "--editguard-report", name)
+        result.assert_outcomes(passed=2, skipped=1)  # no requests given: edit quality is skipped
+    fields = ("verdict", "baseline", "edited", "n", "negative_flips", "positive_flips")
+    in_process = _rows(project.path / "in_process.json")
+    for name in ("delta.json", "checkpoint.json"):
+        other = _rows(project.path / name)
+        for ability in ("closed_qa", "sentiment"):
+            assert {f: other[ability][f] for f in fields} == {f: in_process[ability][f] for f in fields}, (name, ability)
+
+
+def test_the_edit_count_curve_with_and_without_rect(project: pytest.Pytester) -> None:
+    result = project.runpytest_inprocess(
+        *GATE, "--editguard-edit-counts", "1,3", "--editguard-rect", "0.4",
+        "--editguard-curve", "curve.png", "--editguard-report", "report.json", "--editguard-inconclusive", "warn",
+    )  # fmt: skip
+    result.stdout.fnmatch_lines(["*sentiment: first edit count -- plain: FAIL at *, score below baseline - tolerance at *; RECT 40%: FAIL at *", "*edit-count curve: *curve.png*"])
+    assert (project.path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    curve = _rows(project.path / "report.json")["sentiment"]["curve"]
+    assert [point[0] for point in curve["plain"]] == [1, 3] and [point[0] for point in curve["RECT 40%"]] == [1, 3]
+    assert curve["plain"] != curve["RECT 40%"] or all(p[2] == "pass" for p in curve["plain"])
+
+
+def test_an_edit_that_does_not_take_fails_the_gate(project: pytest.Pytester) -> None:
+    """KN, sequentially, loses each edit to the next on the embedded default: reliability 0 fails."""
+    result = project.runpytest_inprocess(*GATE, "--editguard-method", "KN", "--editguard-inconclusive", "warn")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*the KN edits did not take*reliability*--editguard-min-reliability*"])
+
+
+def test_an_unknown_method_and_mode_are_usage_errors(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_inprocess("--editguard-method", "MEND")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--editguard-method: 'MEND' is not a method; use one of ROME, MEMIT, FT, KN*"])
+    result = pytester.runpytest_inprocess("--editguard-edit-counts", "0,5")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_two_xdist_workers_asking_for_the_same_edit_compute_it_once(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """A fresh cache, two workers, three tests that all need the edit: one computes it, the others wait and reuse."""
+    cache = tmp_path / "cache"
+    args = (
+        "--pyargs", "editguard.gate", "-p", "no:cacheprovider", "--editguard-model", "tiny-gpt2", "--editguard-device", "cpu",
+        "--editguard-method", "FT", "--editguard-limit", "4", "--editguard-abilities", "nli,sentiment",
+        "--editguard-tolerance", "0.5", "--editguard-cache-dir", str(cache), "--editguard-inconclusive", "warn",
+    )  # fmt: skip
+    pytester.runpytest_subprocess(*args, "--editguard-update-baselines").assert_outcomes(passed=2)
+    result = pytester.runpytest_subprocess(*args, "-n", "2", "--editguard-report", "report.json")
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)  # edit quality of FT on a toy may fail
+    assert len(list((cache / "edits").glob("*/edit.json"))) == 1
+    rows = _rows(pytester.path / "report.json")
+    gated = [rows[ability] for ability in ("nli", "sentiment")]
+    assert {row["worker"] for row in gated} == {"gw0", "gw1"}  # both workers asked for the edit
+    assert sorted(row["edit_reused"] for row in gated) == [False, True]  # one computed it, the other reused it
