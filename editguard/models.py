@@ -259,3 +259,14 @@ def _fix_gguf_tokenizer(tokenizer: Any, gguf: Path) -> None:
     pad_id = value("tokenizer.ggml.padding_token_id")
     if pad_id is not None:
         tokenizer.pad_token = tokenizer.convert_ids_to_tokens(int(pad_id))
+
+
+@contextlib.contextmanager
+def padding_side(tokenizer: Any, side: str) -> Iterator[None]:
+    """Pad on ``side`` inside the block (editors and generation each want their own); restore it after."""
+    previous = tokenizer.padding_side
+    tokenizer.padding_side = side
+    try:
+        yield
+    finally:
+        tokenizer.padding_side = previous

@@ -411,17 +411,21 @@ class Session:
         verdicts = [(self.verdict(ability, delta)[0], label, info) for label, delta, info in self.variants]
         return min(verdicts, key=lambda item: rank[item[0].outcome.value])
 
-    def curve(self, ability: str) -> dict[str, list[list[Any]]]:
-        """Per edit count: [count, edited score, verdict], unregularised and (with --editguard-rect) with RECT."""
-        series: dict[str, list[list[Any]]] = {"plain": []}
+    @cached_property
+    def curve_series(self) -> dict[str, dict[int, Any]]:
+        """Series name -> edit count -> delta: unregularised and (with --editguard-rect) with RECT, made once."""
+        series = {"plain": dict(self.curve_deltas)}
         if self.settings.rect is not None:
-            series[f"RECT {self.settings.rect:.0%}"] = []
-        for count, delta in self.curve_deltas.items():
-            for name in series:
-                variant = delta if name == "plain" else self._regularized(delta)
-                verdict, _ = self.verdict(ability, variant)
-                series[name].append([count, round(verdict.observed, 6), verdict.outcome.value])
+            series[f"RECT {self.settings.rect:.0%}"] = {count: self._regularized(d) for count, d in self.curve_deltas.items()}
         return series
+
+    def curve(self, ability: str) -> dict[str, list[list[Any]]]:
+        """Per series and edit count: [count, edited score, verdict]."""
+        curve: dict[str, list[list[Any]]] = {}
+        for name, deltas in self.curve_series.items():
+            verdicts = [(count, self.verdict(ability, delta)[0]) for count, delta in deltas.items()]
+            curve[name] = [[count, round(v.observed, 6), v.outcome.value] for count, v in verdicts]
+        return curve
 
     def _sequential_verdict(self, task: Task, examples: list[Example], baseline: Baseline, policy: Policy, delta: Any) -> Verdict:
         """Score the edited model a chunk at a time, in a seeded random order, until the verdict is settled."""

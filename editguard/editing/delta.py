@@ -13,6 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ class WeightDelta:
     tensors: Mapping[str, Any]  # name -> torch.Tensor on the CPU, same shape as the parameter
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property  # hashed once: every output-cache lookup for the edited model asks for it
     def fingerprint(self) -> str:
         from editguard.models import tensor_bytes
 

@@ -44,6 +44,7 @@ from editguard.editing.methods import (  # re-exported: the adapter's public API
 )
 from editguard.editing.quality import check_changed
 from editguard.editing.requests import EditRequest
+from editguard.models import padding_side
 
 __all__ = ["EDIT_MODES", "METHODS", "EditError", "EditOutcome", "EditRun", "Method", "compute_edit", "method", "resolve_hparams"]
 EDIT_MODES = ("sequential", "batch")  # what compute_edit accepts; modes.py adds "single" and count curves
@@ -110,7 +111,7 @@ class EditRun:
         self._training = self.model.training
         self._checksums = _checksums(self.model, skip=set(names))
         self._stack.enter_context(torch.random.fork_rng(devices=[]))
-        self._stack.enter_context(_padding_side(self.tokenizer, "right"))
+        self._stack.enter_context(padding_side(self.tokenizer, "right"))  # EasyEdit pads per method; put it back
         self._stack.enter_context(_captured_output())
         try:
             self.editor = self._editor(easyeditor)
@@ -334,17 +335,6 @@ def _checksums(model: Any, skip: set[str]) -> dict[str, int]:
             bits = parameter.detach().reshape(-1).view(views[parameter.element_size()])
             sums[name] = int(torch.sum(bits, dtype=torch.int64))
     return sums
-
-
-@contextlib.contextmanager
-def _padding_side(tokenizer: Any, side: str) -> Iterator[None]:
-    """EasyEdit pads as it likes per method; the evaluator relies on the side it set."""
-    previous = tokenizer.padding_side
-    tokenizer.padding_side = side
-    try:
-        yield
-    finally:
-        tokenizer.padding_side = previous
 
 
 @contextlib.contextmanager

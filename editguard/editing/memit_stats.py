@@ -26,17 +26,17 @@ corpus and its size; a file lock per key makes concurrent xdist workers wait for
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from editguard.fingerprint import fingerprint
+from editguard.models import padding_side
 
 STATS_FORMAT = 1  # part of the key: bump when the statistics could change
 GENERATED = "editguard-generated"
@@ -115,7 +115,7 @@ def generated_passages(model: Any, tokenizer: Any, count: int) -> list[list[int]
 
     openings = [OPENINGS[index % len(OPENINGS)] for index in range(count)]
     passages: list[list[int]] = []
-    with torch.random.fork_rng(devices=[]), torch.no_grad(), _padding_side(tokenizer, "left"):
+    with torch.random.fork_rng(devices=[]), torch.no_grad(), padding_side(tokenizer, "left"):
         torch.manual_seed(SEED)
         for start in range(0, count, BATCH):
             passages += _sample(model, tokenizer, openings[start : start + BATCH])
@@ -245,14 +245,3 @@ def _write_npz(file: Path, moment: tuple[Any, int], hparams: dict[str, Any]) -> 
     finally:
         if os.path.exists(staging):
             os.remove(staging)
-
-
-@contextlib.contextmanager
-def _padding_side(tokenizer: Any, side: str) -> Iterator[None]:
-    """Generation pads on the left; put the tokenizer's side back afterwards."""
-    previous = tokenizer.padding_side
-    tokenizer.padding_side = side
-    try:
-        yield
-    finally:
-        tokenizer.padding_side = previous

@@ -18,7 +18,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-
 # CoNLL-2003's tag ids, as the Hugging Face dataset numbers them.
 NER_TAGS: tuple[str, ...] = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
 _TAG_IDS: dict[str, int] = {tag: index for index, tag in enumerate(NER_TAGS)}
