@@ -2,18 +2,19 @@
 
 ``<folder>/<model>/<ability>.json`` holds the score, the per-example outcomes, the task version, the
 fingerprints of the task (data and prompt) and of the model's weights, and library versions.  Files are
-written atomically (a temporary file renamed over the old one), so a crash never leaves half a baseline.
+written atomically and fsynced (``editguard.atomic``), so a crash never leaves half a baseline, and follow
+the umask; reading or writing a model's folder removes the temporaries an interrupted earlier write left.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from editguard.atomic import remove_stale_temporaries, write_text
 
 FORMAT = 1
 
@@ -91,6 +92,7 @@ class BaselineStore:
     def read(self, model: str, ability: str, protocol: str = "default") -> Baseline | None:
         """The stored baseline, None when there is none; BaselineError when the file is malformed."""
         path = self.path(model, ability, protocol)
+        remove_stale_temporaries(path.parent)
         if not path.is_file():
             return None
         try:
@@ -101,18 +103,7 @@ class BaselineStore:
 
     def write(self, baseline: Baseline) -> Path:
         path = self.path(baseline.model, baseline.ability, baseline.protocol)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(baseline.to_json())
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(staging, path)
-        except BaseException:
-            Path(staging).unlink(missing_ok=True)
-            raise
-        return path
+        return write_text(path, baseline.to_json())
 
 
 def _validated(path: Path, record: Any) -> Baseline:

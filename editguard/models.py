@@ -20,13 +20,12 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from editguard.atomic import atomic_folder, compute_once
 from editguard.fingerprint import DIGEST_CHARS
 
 EMBEDDED_DEFAULT = "smollm2"
@@ -204,17 +203,10 @@ def _normalise_tokenizer(tokenizer: Any) -> None:
 
 def _converted_gguf(gguf: Path, cache_dir: Path) -> Path:
     """Convert a GGUF file once into an fp32 safetensors folder under ``cache_dir`` (locked, atomic)."""
-    from filelock import FileLock
-
     stat = gguf.stat()
     key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{CONVERTED_FORMAT}".encode()).hexdigest()
     target = cache_dir / "models" / f"{gguf.stem}-{key[:12]}"
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if not (target / "config.json").is_file():
-            _convert(gguf, target)
+    compute_once(target, lambda: (target / "config.json").is_file(), lambda: _convert(gguf, target), lambda: None)
     return target
 
 
@@ -232,14 +224,10 @@ def _convert(gguf: Path, target: Path) -> None:
     model.load_state_dict(quantised.state_dict())
     model.config._name_or_path = gguf.stem
     _fix_gguf_tokenizer(tokenizer, gguf)
-    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
-    try:
+    with atomic_folder(target) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
         (staging / "editguard-source.json").write_text(json.dumps({"gguf": str(gguf), "format": CONVERTED_FORMAT}))
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _fix_gguf_tokenizer(tokenizer: Any, gguf: Path) -> None:

@@ -9,19 +9,17 @@ outputs are never served for another.
 
 Results are stored per example id, so a run on a different sample (``--editguard-limit``) or a
 chunked run scores only the examples it has not seen.  Writes merge under a file lock and land
-atomically (temporary file, then ``os.replace``).
+atomically (``editguard.atomic``); they skip fsync: a damaged entry is read as a miss and rescored.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from editguard.atomic import compute_once, write_json
 from editguard.fingerprint import fingerprint
 from editguard.metrics import ExampleResult
 
@@ -56,28 +54,23 @@ class OutputCache:
             return {}  # a damaged entry is a miss; it is rewritten below
 
     def store(self, material: Mapping[str, Any], results: Mapping[str, ExampleResult]) -> None:
-        """Merge ``results`` into the entry (under a lock, written atomically)."""
+        """Merge ``results`` into the entry (under a lock, written atomically); nothing to do when it holds them."""
         path = self.path(material)
         if path is None or not results:
             return
-        from filelock import FileLock
+        stored = OutputCache(self.root)  # reads even under --editguard-rescore: the merge keeps every result
+        compute_once(
+            path,
+            is_done=lambda: _holds(stored.load(material), results),
+            compute=lambda: stored._merge(path, material, results),
+            read=lambda: None,
+        )
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path) + ".lock"):
-            merged = {**OutputCache(self.root).load(material), **results}
-            record = {
-                "material": dict(material),
-                "results": {key: merged[key].as_json() for key in sorted(merged)},
-            }
-            _write_atomically(path, json.dumps(record, sort_keys=True, default=str))
+    def _merge(self, path: Path, material: Mapping[str, Any], results: Mapping[str, ExampleResult]) -> None:
+        merged = {**self.load(material), **results}
+        record = {"material": dict(material), "results": {key: merged[key].as_json() for key in sorted(merged)}}
+        write_json(path, record, durable=False, indent=None, sort_keys=True, default=str)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    handle, staging = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(staging, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(staging)
+def _holds(cached: Mapping[str, ExampleResult], results: Mapping[str, ExampleResult]) -> bool:
+    return all(key in cached and cached[key].as_json() == result.as_json() for key, result in results.items())

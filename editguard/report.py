@@ -6,13 +6,12 @@ plain dicts in the test report's ``user_properties``.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from editguard import atomic
 
 PROPERTY = "editguard"
 
@@ -135,18 +134,13 @@ def with_holm(rows: Sequence[Row], alpha: float, fail_rule: str = "margin") -> t
 
 
 def write_json(path: Path, rows: Sequence[Row], context: Mapping[str, Any]) -> None:
-    """Write the report atomically."""
+    """Write the report atomically (fsynced, following the umask)."""
     document = {
         **context,
         "passed": all(row.passed if row.passed is not None else row.verdict in ("pass", "recorded") for row in rows),
         "abilities": [row.as_dict() for row in sorted(rows, key=lambda r: r.ability)],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        json.dump(document, stream, indent=2)
-        stream.write("\n")
-    os.replace(staging, path)
+    atomic.write_json(path, document, indent=2)
 
 
 def first_failing_counts(row: Row) -> dict[str, tuple[int | None, int | None]]:

@@ -2,19 +2,19 @@
 
 Entries live under ``<cache>/edits/<key>/`` as ``delta.safetensors`` plus ``edit.json`` (EasyEdit's
 metrics and the time it took).  A file lock per key makes concurrent xdist workers wait for the one
-that computes instead of computing the same edit twice.
+that computes instead of computing the same edit twice (``atomic.compute_once``); an entry is written
+into a staging folder renamed into place (``atomic.atomic_folder``), so readers never see half of one.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from editguard.atomic import atomic_folder, compute_once
 from editguard.editing.delta import WeightDelta
 from editguard.editing.easyedit import EditOutcome
 from editguard.fingerprint import fingerprint
@@ -35,17 +35,16 @@ def edit_key(material: Mapping[str, Any]) -> str:
 
 
 def cached_edit(cache_dir: Path, material: Mapping[str, Any], compute: Callable[[], EditOutcome]) -> CachedEdit:
-    from filelock import FileLock
-
     key = edit_key(material)
     folder = cache_dir / "edits" / key
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder) + ".lock"):
-        if (folder / "edit.json").is_file():
-            return CachedEdit(_read(folder), key, folder, reused=True)
+
+    def compute_and_write() -> EditOutcome:
         outcome = compute()
         _write(folder, outcome, material)
-        return CachedEdit(outcome, key, folder, reused=False)
+        return outcome
+
+    done = compute_once(folder, lambda: (folder / "edit.json").is_file(), compute_and_write, lambda: _read(folder))
+    return CachedEdit(done.value, key, folder, reused=not done.computed)
 
 
 def _read(folder: Path) -> EditOutcome:
@@ -55,10 +54,7 @@ def _read(folder: Path) -> EditOutcome:
 
 
 def _write(folder: Path, outcome: EditOutcome, material: Mapping[str, Any]) -> None:
-    """Write into a staging folder and rename it into place, so readers never see half an entry."""
-    staging = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
-    outcome.delta.save(staging / "delta.safetensors")
-    record = {"metrics": list(outcome.metrics), "seconds": outcome.seconds, "key_material": dict(material)}
-    (staging / "edit.json").write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
-    os.chmod(staging, 0o755)
-    os.replace(staging, folder)
+    with atomic_folder(folder) as staging:
+        outcome.delta.save(staging / "delta.safetensors")
+        record = {"metrics": list(outcome.metrics), "seconds": outcome.seconds, "key_material": dict(material)}
+        (staging / "edit.json").write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from editguard.atomic import atomic_path
 from editguard.fingerprint import fingerprint_chunks
 
 METADATA_KEY = "editguard"
@@ -46,19 +45,12 @@ class WeightDelta:
         return tuple(sorted(self.tensors))
 
     def save(self, path: Path) -> None:
-        """Write a safetensors file atomically (metadata as JSON in its header)."""
+        """Write a safetensors file atomically and fsynced (metadata as JSON in its header)."""
         from safetensors.torch import save_file
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, staging = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
-        os.close(handle)
-        try:
-            tensors = {name: tensor.contiguous() for name, tensor in self.tensors.items()}
-            save_file(tensors, staging, metadata={METADATA_KEY: json.dumps(dict(self.metadata))})
-            os.replace(staging, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(staging)
+        tensors = {name: tensor.contiguous() for name, tensor in self.tensors.items()}
+        with atomic_path(path) as staging:
+            save_file(tensors, str(staging), metadata={METADATA_KEY: json.dumps(dict(self.metadata))})
 
     @classmethod
     def load(cls, path: Path) -> WeightDelta:

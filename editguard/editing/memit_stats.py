@@ -21,20 +21,20 @@ key width of the models here (1,536 for SmolLM2, so ``C`` has full rank), tiny n
 100,000 Wikipedia passages, and about 30 s of CPU time for SmolLM2, once per model.
 
 Files live under ``<cache>/memit_stats/<key>/``, the key covering the weights' fingerprint, the
-corpus and its size; a file lock per key makes concurrent xdist workers wait for the one computing.
+corpus and its size; a file lock per key makes concurrent xdist workers wait for the one computing
+(``atomic.compute_once``), and each file lands atomically.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from editguard.atomic import atomic_open, compute_once
 from editguard.fingerprint import fingerprint
 from editguard.models import padding_side
 
@@ -88,22 +88,24 @@ def stats_key(model_fingerprint: str, hparams: dict[str, Any]) -> str:
 
 def ensure_stats(model: Any, tokenizer: Any, hparams: dict[str, Any], cache_dir: Path, model_fingerprint: str) -> StatsFiles:
     """The statistics for every rewritten module, computed once per key (under a file lock)."""
-    from filelock import FileLock
-
     if hparams["mom2_dataset"] not in CORPORA:
         raise StatsError(f"mom2_dataset {hparams['mom2_dataset']!r} is not a local corpus; choose {' or '.join(CORPORA)}")
     stats_dir = cache_dir / "memit_stats" / stats_key(model_fingerprint, hparams)
     modules = rewritten_modules(hparams)
-    files = tuple(stats_file(stats_dir, model, hparams, module) for module in modules)
-    stats_dir.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(stats_dir) + ".lock"):
-        missing = [(module, file) for module, file in zip(modules, files) if not file.is_file()]
-        if missing:
-            passages = CORPORA[hparams["mom2_dataset"]](model, tokenizer, int(hparams["mom2_n_samples"]))
-            moments = second_moments(model, tokenizer, passages, [module for module, _ in missing])
-            for module, file in missing:
-                _write_npz(file, moments[module], hparams)
-    return StatsFiles(stats_dir, files, computed=bool(missing))
+    files = dict(zip(modules, (stats_file(stats_dir, model, hparams, module) for module in modules)))
+
+    def missing() -> list[str]:
+        return [module for module, file in files.items() if not file.is_file()]
+
+    def compute() -> None:
+        todo = missing()
+        passages = CORPORA[hparams["mom2_dataset"]](model, tokenizer, int(hparams["mom2_n_samples"]))
+        moments = second_moments(model, tokenizer, passages, todo)
+        for module in todo:
+            _write_npz(files[module], moments[module], hparams)
+
+    done = compute_once(stats_dir, lambda: not missing(), compute, lambda: None)
+    return StatsFiles(stats_dir, tuple(files.values()), computed=done.computed)
 
 
 # ----------------------------------------------------------------------------- corpora (token id lists)
@@ -236,12 +238,5 @@ def _write_npz(file: Path, moment: tuple[Any, int], hparams: dict[str, Any]) -> 
         "mom2.mom2": total.to(getattr(torch, hparams["mom2_dtype"])).numpy(),
         "sample_size": np.array(hparams["mom2_n_samples"]),
     }
-    file.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=file.name + ".", suffix=".npz", dir=file.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **state)
-        os.replace(staging, file)
-    finally:
-        if os.path.exists(staging):
-            os.remove(staging)
+    with atomic_open(file, "wb") as stream:
+        np.savez(stream, **state)
