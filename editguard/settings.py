@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from editguard.editing import registry as editing
+
 DEFAULT_TOLERANCE = 0.05
 DEVICES = ("auto", "cpu", "cuda")
 PROTOCOLS = ("default", "study")  # kept equal to editguard.tasks.PROTOCOLS (checked by a test)
@@ -111,8 +113,28 @@ def parse_counts(text: str) -> tuple[int, ...]:
     return counts
 
 
+def _or(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + f" or {names[-1]}"
+
+
 def parse_method(text: str) -> str:
-    return _choice("method", ("ROME", "MEMIT", "FT", "KN"))(str(text).strip().upper())  # type: ignore[no-any-return]
+    """A method of editguard.editing.registry.METHODS, in any case."""
+    name = str(text).strip().upper()
+    if name not in editing.METHODS:
+        raise argparse.ArgumentTypeError(editing.unknown("method", name, editing.METHODS))
+    return name
+
+
+def parse_mode(text: str) -> str:
+    """A mode of editguard.editing.registry.MODES."""
+    name = str(text).strip()
+    if name not in editing.MODES:
+        raise argparse.ArgumentTypeError(editing.unknown("mode", name, editing.MODES))
+    return name
+
+
+METHOD_HELP = "EasyEdit method used to apply the edits: " + _or(list(editing.METHODS))
+MODE_HELP = _or([f"{mode.name} ({mode.summary})" for mode in editing.MODES.values()])
 
 
 def parse_device(text: str) -> str:
@@ -240,8 +262,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("model", "base model: 'smollm2' (embedded default), 'tiny-gpt2', a local folder, a model id or a .gguf file", metavar="SOURCE"),
     Option("edits", "edit requests applied to the base: an editguard JSONL, ZsRE or CounterFact JSON file (detected), or a shipped set: 'demo' (3 edits), 'zsre-20'", parse_edits, metavar="FILE"),
     Option("edited", "an edited model made elsewhere: a checkpoint folder or a .safetensors file of weight deltas (instead of --editguard-edits)", Path, metavar="PATH"),
-    Option("method", "EasyEdit method used to apply the edits: ROME, MEMIT, FT or KN", parse_method, metavar="NAME"),
-    Option("mode", "single (each edit alone on the base; the worst is gated), sequential (edits accumulate, default) or batch (one call, MEMIT/FT)", _choice("mode", ("single", "sequential", "batch")), metavar="MODE"),
+    Option("method", METHOD_HELP, parse_method, metavar="NAME"),
+    Option("mode", MODE_HELP, parse_mode, metavar="MODE"),
     Option("rect", "RECT: keep only this fraction (e.g. 0.4) of each changed tensor's entries, by relative change, before gating", parse_rect, metavar="FRACTION"),
     Option("edit_counts", "also gate after each of these numbers of edits (sequential or batch), e.g. 1,2,5,10,20, and draw the curve", parse_counts, metavar="N,N,..."),
     Option("curve", "PNG file for the edit-count curve (default editguard-curve.png)", Path, metavar="FILE"),

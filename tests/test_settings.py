@@ -119,3 +119,58 @@ def test_bad_batch_size(text: str) -> None:
 
     with pytest.raises(argparse.ArgumentTypeError, match="batch size|at least 1"):
         parse_batch_size(text)
+
+
+def test_the_methods_and_modes_accepted_are_the_editing_registrys() -> None:
+    from editguard.editing import registry
+    from editguard.editing.methods import METHODS
+    from editguard.editing.modes import MODES
+    from editguard.settings import parse_method, parse_mode
+
+    assert {parse_method(name.lower()) for name in registry.METHODS} == set(registry.METHODS) == set(METHODS)
+    assert {parse_mode(name) for name in registry.MODES} == set(registry.MODES) == set(MODES)
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "says"),
+    [
+        ("method", "RMOE", "'RMOE' is not a method; did you mean 'ROME'?"),
+        ("method", "MEND", "'MEND' is not a method; use one of ROME, MEMIT, FT, KN"),
+        ("mode", "sequental", "'sequental' is not a mode; did you mean 'sequential'?"),
+    ],
+)
+def test_an_unknown_method_or_mode_suggests_the_closest(kind: str, text: str, says: str) -> None:
+    from editguard import settings
+
+    parse = {"method": settings.parse_method, "mode": settings.parse_mode}[kind]
+    with pytest.raises(argparse.ArgumentTypeError) as caught:
+        parse(text)
+    assert str(caught.value) == says
+
+
+def test_a_method_registered_in_editing_is_accepted_and_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from editguard.editing import registry
+    from editguard.settings import parse_method
+
+    monkeypatch.setitem(registry.METHODS, "MEND", registry.MethodInfo("MEND", "MENDHyperParams"))
+    assert parse_method("mend") == "MEND"
+
+
+def test_an_implementation_table_must_cover_the_registry() -> None:
+    from editguard.editing import registry
+
+    with pytest.raises(RuntimeError, match=r"not implemented \['KN'\], not registered \['MEND'\]"):
+        registry.check_covers("METHODS", ["ROME", "MEMIT", "FT", "MEND"], registry.METHODS)
+
+
+def test_settings_and_the_task_registry_import_no_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, editguard.settings, editguard.tasks.registry, editguard.tasks.sources as sources; "
+        "sources.load_records('ner', sources.parse_data_source('probe')); "
+        "heavy = sorted({'torch', 'transformers', 'easyeditor', 'datasets'} & set(sys.modules)); "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -245,6 +245,16 @@ def test_dialogue_and_reasoning_jsonl(tmp_path: Path) -> None:
     assert load_records("reasoning", reasoning) == [{"question": "1+1?", "answer": "1 + 1 = 2.\n#### 2"}]
 
 
+def test_csv_text_fields_of_every_kind(tmp_path: Path) -> None:
+    # The answer letter and the rationale are text cells too (they once had no cell parser and crashed).
+    text = 'article,options,answers\nM: hi,"[""a"", ""b"", ""c"", ""d""]",B\n'
+    assert load_records("dialogue", write(tmp_path / "d.csv", text)) == [
+        {"id": "0", "article": "M: hi", "options": ["a", "b", "c", "d"], "answers": "B"}
+    ]
+    text = 'question,answer\n1+1?,"1 + 1 = 2.\n#### 2"\n'
+    assert load_records("reasoning", write(tmp_path / "r.csv", text)) == [{"question": "1+1?", "answer": "1 + 1 = 2.\n#### 2"}]
+
+
 def test_unsupported_files_and_missing_paths(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unsupported file type"):
         load_records("sentiment", write(tmp_path / "s.parquet", ""))

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from editguard.session import sample
+from editguard.stages.examples import sample
 from editguard.settings import PROTOCOLS as SETTINGS_PROTOCOLS
 from editguard.tasks import PROTOCOLS, Example, get_task, task_names
-from editguard.tasks.sources import DataSource, load_records
+from editguard.tasks.sources import DataSource, DataSchemaError, load_records
 
 ABILITIES = ["closed_qa", "dialogue", "ner", "nli", "open_qa", "reasoning", "sentiment", "summarization"]
 SEED_README = Path(__file__).resolve().parents[2] / "shared" / "seed-formats" / "README.md"
@@ -161,3 +163,106 @@ def test_sample_is_not_the_first_n() -> None:
     chosen = sample(examples, 20)
     assert [e.id for e in chosen] != [e.id for e in examples[:20]]
     assert sum(e.gold for e in chosen) == 10  # stratified: the probe set is balanced
+
+
+# --- new abilities are found, not listed -------------------------------------------------------------------
+
+ECHO_MODULE = """
+from editguard.tasks.base import Ability, Example, Scored, Task
+from editguard.tasks.schema import STR
+
+
+def to_example(index, record):
+    return Example(str(index), ("Say " + record["word"] + ":",), target=record["word"])
+
+
+def score(example, outputs):
+    return Scored(float(outputs[0].strip() == example.target))
+
+
+def normalise(record, position):
+    if "text" in record:  # another source's name for the field
+        record["word"] = record.pop("text")
+    return record
+
+
+ABILITY = Ability(
+    name="echo",
+    tasks=tuple(
+        Task(name="echo", version=1, dataset="none", description="repeat a word", protocol=protocol, kind="generate",
+             metric="accuracy", template="Say {word}:", to_example=to_example, chance=0.0, score=score, max_new_tokens=2)
+        for protocol in ("default", "study")
+    ),
+    schema={"word": STR},
+    normalise=normalise,
+)
+"""
+
+
+@pytest.fixture
+def extra_task_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder searched as part of the editguard.tasks package; what is registered from it is removed after."""
+    import editguard.tasks
+    from editguard.tasks import registry
+
+    before = set(sys.modules)
+    monkeypatch.setattr(editguard.tasks, "__path__", [*editguard.tasks.__path__, str(tmp_path)])
+    yield tmp_path
+    for name in set(task_names()) - set(ABILITIES):
+        registry.unregister(name)
+    for module in set(sys.modules) - before:
+        if module.startswith("editguard.tasks."):
+            del sys.modules[module]
+
+
+def test_an_ability_module_dropped_into_the_package_is_found(extra_task_folder: Path) -> None:
+    from editguard.tasks import registry
+
+    (extra_task_folder / "echo.py").write_text(ECHO_MODULE, encoding="utf-8")
+    registry.discover()
+    assert task_names() == sorted(ABILITIES + ["echo"])
+    task = get_task("echo", "study")
+    records = load_records("echo", _jsonl(extra_task_folder / "words.jsonl", ['{"text": "hi"}', '{"word": "yo"}']))
+    assert records == [{"word": "hi"}, {"word": "yo"}]  # the module's normaliser and schema were used
+    examples = task.examples(records)
+    assert [scored.outcome for scored in task.score_outputs(examples, [[" hi"], [" no"]])] == [1.0, 0.0]
+    with pytest.raises(DataSchemaError, match="field 'word': is 5 .int.; write it as a string, per the echo schema"):
+        load_records("echo", _jsonl(extra_task_folder / "bad.jsonl", ['{"word": 5}']))
+
+
+def test_the_found_ability_is_gone_again() -> None:
+    assert task_names() == ABILITIES  # the fixture put the registry back, whichever test ran first
+
+
+def test_a_module_without_an_ability_record_is_named(extra_task_folder: Path) -> None:
+    from editguard.tasks import registry
+
+    (extra_task_folder / "helpers.py").write_text("X = 1\n", encoding="utf-8")
+    with pytest.raises(TypeError, match=r"helpers.py has no ABILITY record.*starts with '_'"):
+        registry.discover()
+
+
+def test_an_ability_needs_one_task_per_protocol() -> None:
+    from editguard.tasks import Ability
+
+    default = get_task("sentiment")
+    with pytest.raises(ValueError, match="one task per protocol"):
+        Ability(name="sentiment", tasks=(default,), schema={"x": object()})  # type: ignore[dict-item]
+    with pytest.raises(ValueError, match="holds a task named 'sentiment'"):
+        Ability(name="mood", tasks=(default, get_task("sentiment", "study")), schema={"x": object()})  # type: ignore[dict-item]
+
+
+def test_registering_another_ability_under_a_known_name_is_refused() -> None:
+    import dataclasses
+
+    from editguard.tasks import get_ability
+    from editguard.tasks.registry import register
+
+    register(get_ability("ner"))  # the very same record: nothing happens
+    with pytest.raises(ValueError, match="'ner' is registered twice"):
+        register(dataclasses.replace(get_ability("ner")))
+
+
+def _jsonl(path: Path, lines: list[str]) -> DataSource:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return DataSource("file", path=str(path))

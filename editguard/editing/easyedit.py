@@ -5,7 +5,7 @@ module-level caches, its padding side, its prints and progress bars, the ``requi
 clears, the covariance statistics MEMIT would download.  ``EditRun`` holds one conversation; the
 model comes back bit for bit as it was, and each edit is returned as a ``WeightDelta`` with EasyEdit's
 own per-request metrics.  What each method needs (defaults, touched parameters, YAML overrides)
-lives in ``methods``; its public names are re-exported here.
+lives in ``methods`` (which methods exist, in ``registry``); its public names are re-exported here.
 
 What easyeditor 0.0.1.dev0 does that this module undoes or works around:
 
@@ -43,6 +43,7 @@ from editguard.editing.methods import (  # re-exported: the adapter's public API
     resolve_hparams,
 )
 from editguard.editing.quality import check_changed
+from editguard.editing.registry import BATCH_METHODS
 from editguard.editing.requests import EditRequest
 from editguard.models import padding_side
 
@@ -160,7 +161,7 @@ class EditRun:
     def apply_batch(self, requests: Sequence[EditRequest]) -> list[dict[str, Any]]:
         """Edit all ``requests`` in one call of easyeditor's ``batch_edit``."""
         if not self.record.batchable:
-            batchable = ", ".join(name for name, record in METHODS.items() if record.batchable)
+            batchable = ", ".join(BATCH_METHODS)
             raise EditError(f"{self.record.name} edits one fact per call; use sequential mode, or a batch method ({batchable})")
         for request in requests:
             self._check_request(request)

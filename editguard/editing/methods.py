@@ -1,10 +1,10 @@
 """Edit methods: what each EasyEdit method needs to edit a given model, and nothing about running it.
 
-A ``Method`` record per name (``METHODS``) carries its easyeditor hyper-parameter class, default
-hyper-parameters derived from the model's config, which parameters it may change (so that the
-runner can snapshot and restore exactly those), whether it edits several facts in one call, and
-the correction its apply function needs.  ``resolve_hparams`` lays an EasyEdit-style YAML file over
-the defaults.
+A ``Method`` record per name of ``registry.METHODS`` (``METHODS``) carries that registry record (its
+easyeditor hyper-parameter class, whether it edits several facts in one call), default hyper-parameters
+derived from the model's config, which parameters it may change (so that the runner can snapshot and
+restore exactly those), and the correction its apply function needs.  ``resolve_hparams`` lays an
+EasyEdit-style YAML file over the defaults.
 
 Defaults are EasyEdit's published settings per architecture family (GPT-2 XL for GPT-2-like models,
 Llama-2-7B for Llama, Mistral and Qwen2), with the layers scaled by depth:
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from editguard.editing import memit_stats
+from editguard.editing import memit_stats, registry
+from editguard.editing.registry import MethodInfo
 
 STATS_IN_CACHE = "editguard-cache"  # stats_dir placeholder: local-corpus statistics always go to editguard's cache
 
@@ -238,21 +239,37 @@ def _unchanged(apply: Callable[..., Any]) -> Callable[..., Any]:
 
 @dataclass(frozen=True)
 class Method:
-    name: str
-    hparams_class: str  # the easyeditor class name
+    """How one method of ``registry.METHODS`` is configured and run; what it is and can do is its ``info``."""
+
+    info: MethodInfo
     defaults: Callable[[Any], dict[str, Any]]
     touched: Callable[[Any, dict[str, Any]], list[str]]  # (model, hparams) -> parameters the method may change
-    batchable: bool = False  # accepts several requests in one call
-    needs_ground_truth: bool = False
     wrap_apply: Callable[[Callable[..., Any]], Callable[..., Any]] = _unchanged
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def hparams_class(self) -> str:  # the easyeditor class name
+        return self.info.hparams_class
+
+    @property
+    def batchable(self) -> bool:  # accepts several requests in one call
+        return self.info.batchable
+
+    @property
+    def needs_ground_truth(self) -> bool:
+        return self.info.needs_ground_truth
 
 
 METHODS: dict[str, Method] = {
-    "ROME": Method("ROME", "ROMEHyperParams", rome_defaults, _named_rewrites),
-    "MEMIT": Method("MEMIT", "MEMITHyperParams", memit_defaults, _named_rewrites, batchable=True),
-    "FT": Method("FT", "FTHyperParams", ft_defaults, _ft_parameters, batchable=True),
-    "KN": Method("KN", "KNHyperParams", kn_defaults, _kn_parameters, needs_ground_truth=True, wrap_apply=_kept_kn_edit),
+    "ROME": Method(registry.METHODS["ROME"], rome_defaults, _named_rewrites),
+    "MEMIT": Method(registry.METHODS["MEMIT"], memit_defaults, _named_rewrites),
+    "FT": Method(registry.METHODS["FT"], ft_defaults, _ft_parameters),
+    "KN": Method(registry.METHODS["KN"], kn_defaults, _kn_parameters, wrap_apply=_kept_kn_edit),
 }
+registry.check_covers("editguard/editing/methods.py METHODS", METHODS, registry.METHODS)
 
 
 def easyedit_model_name(config: Any) -> str:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from editguard.editing import registry
 from editguard.editing.easyedit import EditError, EditOutcome, EditRun
 from editguard.editing.quality import check_changed
 from editguard.editing.requests import EditRequest
@@ -104,12 +105,13 @@ def _single_by_position(
     return dict(enumerate(single_deltas(model, tokenizer, requests, hparams, **options), start=1))
 
 
-# The modes by name, each giving outcomes keyed by edit count ("single": by 1-based request position).
+# How each mode of registry.MODES runs, giving outcomes keyed by edit count ("single": by 1-based request position).
 MODES: dict[str, Callable[..., dict[int, EditOutcome]]] = {
     "single": _single_by_position,
     "sequential": sequential_deltas,
     "batch": batch_deltas,
 }
+registry.check_covers("editguard/editing/modes.py MODES", MODES, registry.MODES)
 
 
 def edit_deltas(mode: str, model: Any, tokenizer: Any, requests: Sequence[EditRequest], hparams: dict[str, Any],

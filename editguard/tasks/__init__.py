@@ -1,13 +1,6 @@
-"""General abilities: the task registry and the eight built-in tasks."""
+"""General abilities: one module per ability (its tasks and how its records are read), found by the registry."""
 
-from editguard.tasks.registry import (
-    PROTOCOLS,
-    Example,
-    Scored,
-    Task,
-    UnknownTaskError,
-    get_task,
-    task_names,
-)
+from editguard.tasks.base import PROTOCOLS, Ability, Example, Scored, Task, UnknownTaskError
+from editguard.tasks.registry import get_ability, get_task, task_names
 
-__all__ = ["PROTOCOLS", "Example", "Scored", "Task", "UnknownTaskError", "get_task", "task_names"]
+__all__ = ["PROTOCOLS", "Ability", "Example", "Scored", "Task", "UnknownTaskError", "get_ability", "get_task", "task_names"]

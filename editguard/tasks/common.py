@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from editguard.tasks.registry import Example, Scored
+from editguard.tasks.base import Example, Scored
 
 
 def label_scorer(labels: Mapping[str, int]) -> Callable[[Example, Sequence[str]], Scored]:

@@ -8,6 +8,8 @@ default: one prompt per entity type, two fixed demonstrations then the sentence,
 study:   the study's prompt per type, 10 greedy tokens, and its scorer: the fraction of gold entity
          strings found as substrings of the output (recall, though the study called it F1), averaged
          over the four types (its flaw 2, reproduced only under this protocol).
+records: CoNLL-2003's (id, tokens, tag ids in IOB2), or tags by name in IOB1 or IOB2 (as CoNLL text
+         gives them: .txt / .conll files are read too); the study's file is CoNLL text.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from editguard.tasks.registry import Example, Scored, Task, register
-from editguard.tasks.sources import NER_TAGS
+from editguard.tasks.base import Ability, Example, Scored, Task
+from editguard.tasks.readers import CONLL, read_conll
+from editguard.tasks.schema import STR, STRS, Field, FieldProblem, first_bad, fill_id, is_int, json_cell, show
 
+# CoNLL-2003's tag ids, as the Hugging Face dataset numbers them.
+NER_TAGS: tuple[str, ...] = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
+_TAG_IDS: dict[str, int] = {tag: index for index, tag in enumerate(NER_TAGS)}
 TYPES = ("PER", "ORG", "LOC", "MISC")
 LABELS = {"PER": "People", "ORG": "Organizations", "LOC": "Locations", "MISC": "Other names"}
 DEMO = "Maria Lopez flew from Madrid to Berlin to meet Siemens engineers at the German trade fair."
@@ -78,14 +84,66 @@ def study_score(example: Example, outputs: Sequence[str]) -> Scored:
     return Scored(counts, parsed=True)
 
 
+# --- records ------------------------------------------------------------------------------------------------
+
+
+def _check_tags(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return f"is {show(value)}"
+    return first_bad(value, lambda tag: is_int(tag) and 0 <= tag < len(NER_TAGS))
+
+
+TAGS = Field(_check_tags, "a list of tag ids 0-8 (" + ", ".join(NER_TAGS) + "), one per token", json_cell)
+
+
+def normalise(record: dict[str, Any], position: int) -> dict[str, Any]:
+    """``id`` defaults to the position; tags given by name (IOB1 or IOB2, as in CoNLL text) become IOB2 ids."""
+    fill_id(record, position)
+    tags = record.get("ner_tags")
+    if isinstance(tags, list) and tags and all(isinstance(tag, str) for tag in tags):
+        record["ner_tags"] = _tag_ids(tags)
+    return record
+
+
+def _tag_ids(tags: list[str]) -> list[int]:
+    unknown = next((tag for tag in tags if tag not in _TAG_IDS), None)
+    if unknown is not None:
+        raise FieldProblem("ner_tags", f"has the unknown tag {unknown!r}")
+    return [_TAG_IDS[tag] for tag in _iob1_to_iob2(tags)]
+
+
+def _iob1_to_iob2(tags: list[str]) -> list[str]:
+    """IOB1 (CoNLL-2003's original) starts an entity with I- unless it follows one of its type; IOB2 with B-."""
+    converted: list[str] = []
+    for tag in tags:
+        previous = converted[-1] if converted else "O"
+        starts = tag.startswith("I-") and previous[2:] != tag[2:]
+        converted.append("B-" + tag[2:] if starts else tag)
+    return converted
+
+
+def check_lengths(record: Mapping[str, Any]) -> None:
+    tags, tokens = record["ner_tags"], record["tokens"]
+    if len(tags) != len(tokens):
+        raise FieldProblem("ner_tags", f"has {len(tags)} tags for {len(tokens)} tokens")
+
+
 COMMON: dict[str, Any] = dict(name="ner", dataset="CoNLL-2003", description="named entities of four types", chance=0.0)
-register(
-    Task(
-        **COMMON, version=1, protocol="default", kind="generate", metric="entity_f1", template=TEMPLATE,
-        to_example=to_example, score=score, max_new_tokens=24, stop=("\n",),
+ABILITY = Ability(
+    name="ner",
+    tasks=(
+        Task(
+            **COMMON, version=1, protocol="default", kind="generate", metric="entity_f1", template=TEMPLATE,
+            to_example=to_example, score=score, max_new_tokens=24, stop=("\n",),
+        ),
+        Task(
+            **COMMON, version=1, protocol="study", kind="generate", metric="study_entity_recall", template=STUDY_TEMPLATE,
+            to_example=to_study_example, score=study_score, max_new_tokens=10,
+        ),
     ),
-    Task(
-        **COMMON, version=1, protocol="study", kind="generate", metric="study_entity_recall", template=STUDY_TEMPLATE,
-        to_example=to_study_example, score=study_score, max_new_tokens=10,
-    ),
+    schema={"id": STR, "tokens": STRS, "ner_tags": TAGS},
+    normalise=normalise,
+    check_record=check_lengths,
+    read_study=read_conll,
+    file_formats=(CONLL,),
 )  # fmt: skip

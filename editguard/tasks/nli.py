@@ -4,15 +4,20 @@ default: two fixed demonstrations, then the premise and the hypothesis as a yes/
          log-likelihood of " Yes" / " No".  (Zero-shot with True/False, SmolLM2-135M scored 0.46 on 80
          probes; this prompt 0.63.)
 study:   the study's prompt, one greedy token parsed as true or false.
+records: GLUE RTE's (idx, sentence1, sentence2, label 0/1, or its name); the study's file is a TSV
+         whose ``index`` column is the idx.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from editguard.tasks.base import Ability, Example, Task
 from editguard.tasks.common import label_scorer, labelled_example, text
-from editguard.tasks.registry import Example, Task, register
+from editguard.tasks.readers import Rows, read_tsv, renamed
+from editguard.tasks.schema import INT, LABEL, STR, fill, name_label
 
 DEMONSTRATIONS = (
     "The museum opened in 1990 and has welcomed over two million visitors.\n"
@@ -35,11 +40,32 @@ def to_study_example(index: int, record: Mapping[str, Any]) -> Example:
     return labelled_example(str(record.get("idx", index)), prompt, int(record["label"]))
 
 
+LABEL_NAMES = {"entailment": 0, "not_entailment": 1, "0": 0, "1": 1}  # GLUE RTE's label ids
+
+
+def normalise(record: dict[str, Any], position: int) -> dict[str, Any]:
+    """``idx`` defaults to the position; a label may be given by its GLUE name."""
+    fill(record, "idx", position)
+    name_label(record, LABEL_NAMES)
+    return record
+
+
+def read_study(path: Path) -> Rows:
+    """The study's TSV: header index sentence1 sentence2 label (label as text)."""
+    return renamed(read_tsv(path), {"index": "idx"})
+
+
 COMMON: dict[str, Any] = dict(name="nli", dataset="RTE", description="does a premise entail a hypothesis", metric="accuracy", chance=0.5)
-register(
-    Task(**COMMON, version=1, protocol="default", kind="choice", template=TEMPLATE, to_example=to_example),
-    Task(
-        **COMMON, version=1, protocol="study", kind="generate", template=STUDY_TEMPLATE, to_example=to_study_example,
-        score=label_scorer({"true": 0, "false": 1}), max_new_tokens=1,
+ABILITY = Ability(
+    name="nli",
+    tasks=(
+        Task(**COMMON, version=1, protocol="default", kind="choice", template=TEMPLATE, to_example=to_example),
+        Task(
+            **COMMON, version=1, protocol="study", kind="generate", template=STUDY_TEMPLATE, to_example=to_study_example,
+            score=label_scorer({"true": 0, "false": 1}), max_new_tokens=1,
+        ),
     ),
+    schema={"idx": INT, "sentence1": STR, "sentence2": STR, "label": LABEL},
+    normalise=normalise,
+    read_study=read_study,
 )  # fmt: skip

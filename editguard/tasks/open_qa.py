@@ -8,15 +8,20 @@ default: two fixed demonstrations (written by the project) then the passage and 
 study:   the study's prompt, 20 greedy tokens, and its matcher: a normalised gold answer found anywhere
          in prompt + passage + output, with a flag that is never reset, so every example after the
          first hit counts as right (its flaw 3, reproduced on purpose and only under this protocol).
+records: NQ-open's (question, answer list) with an optional passage; the study's JSONL gives the
+         passage as the first of its retrieved passages (``output``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from editguard.tasks.base import Ability, Example, Scored, Task
 from editguard.tasks.common import text
-from editguard.tasks.registry import Example, Scored, Task, register
+from editguard.tasks.readers import Rows, read_jsonl
+from editguard.tasks.schema import ANSWERS, STR, DataSchemaError, fill, show
 
 DEMONSTRATIONS = (
     "Passage: The Danube flows through ten countries and empties into the Black Sea.\n"
@@ -73,14 +78,41 @@ def study_score_sample(examples: Sequence[Example], outputs: Sequence[Sequence[s
     return [matcher(example, output) for example, output in zip(examples, outputs)]
 
 
+def normalise(record: dict[str, Any], position: int) -> dict[str, Any]:
+    fill(record, "passage", "")  # nq_open has no passage: the question is asked closed-book
+    return record
+
+
+def read_study(path: Path) -> Rows:
+    """The study's JSONL: the passage is the first of the retrieved passages in ``output``."""
+    rows = read_jsonl(path)
+    return Rows(rows.where, [_study_passage(rows.where, number, row) for number, row in enumerate(rows.rows, 1)])
+
+
+def _study_passage(where: str, number: int, row: dict[str, Any]) -> dict[str, Any]:
+    output = row.get("output")
+    if not (isinstance(output, list) and output and isinstance(output[0], str)):
+        problem = f"is {show(output)}" if "output" in row else "is missing"
+        fix = "give the retrieved passages as a non-empty list of strings"
+        raise DataSchemaError(where, number, "output", problem, fix)
+    # The study's retrieved passages start with blank lines ("\n\n"), left over from the generator that wrote them.
+    return {key: value for key, value in row.items() if key != "output"} | {"passage": output[0].strip()}
+
+
 COMMON: dict[str, Any] = dict(name="open_qa", dataset="NQ-open", description="short answers to factual questions, with a passage", metric="exact_match", chance=0.0)
-register(
-    Task(
-        **COMMON, version=1, protocol="default", kind="generate", template=TEMPLATE, to_example=to_example,
-        score=score, max_new_tokens=16, stop=("\n",),
+ABILITY = Ability(
+    name="open_qa",
+    tasks=(
+        Task(
+            **COMMON, version=1, protocol="default", kind="generate", template=TEMPLATE, to_example=to_example,
+            score=score, max_new_tokens=16, stop=("\n",),
+        ),
+        Task(
+            **COMMON, version=1, protocol="study", kind="generate", template=STUDY_TEMPLATE, to_example=to_study_example,
+            score_sample=study_score_sample, max_new_tokens=20,
+        ),
     ),
-    Task(
-        **COMMON, version=1, protocol="study", kind="generate", template=STUDY_TEMPLATE, to_example=to_study_example,
-        score_sample=study_score_sample, max_new_tokens=20,
-    ),
+    schema={"question": STR, "answer": ANSWERS, "passage": STR},
+    normalise=normalise,
+    read_study=read_study,
 )  # fmt: skip

@@ -7,15 +7,19 @@ default: two fixed worked demonstrations (written by the project, not from the d
          as unparseable.
 study:   the study's prompt, which embeds the gold rationale as a "hint" (its flaw 1, so it measures
          copying, not reasoning), 5 greedy tokens, right when the gold number is a substring of them.
+records: GSM8K's (question, answer rationale ending in ``#### N``); the study's file is JSONL.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from editguard.tasks.base import Ability, Example, Scored, Task
 from editguard.tasks.common import text
-from editguard.tasks.registry import Example, Scored, Task, register
+from editguard.tasks.readers import read_jsonl
+from editguard.tasks.schema import STR, Field, show
 
 DEMONSTRATIONS = (
     "Question: Sam has 4 boxes with 6 pencils in each box. He gives away 5 pencils. How many pencils does he have left?\n"
@@ -57,14 +61,31 @@ def study_score(example: Example, outputs: Sequence[str]) -> Scored:
     return Scored(study_number_in_output(outputs[0], example.target), parsed=any(ch.isdigit() for ch in outputs[0]))
 
 
+# GSM8K's answer is a rationale whose last line is '#### <number>'; scoring reads that number.
+_FINAL_ANSWER = re.compile(r"####\s*-?[\d,.]*\d\s*$")
+
+
+def _check_rationale(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"is {show(value)}"
+    return None if _FINAL_ANSWER.search(value) else "does not end in '#### <number>'"
+
+
+RATIONALE = Field(_check_rationale, "a string ending in '#### <number>'")
+
 COMMON: dict[str, Any] = dict(name="reasoning", dataset="GSM8K", description="arithmetic word problems", metric="accuracy", chance=0.0)
-register(
-    Task(
-        **COMMON, version=1, protocol="default", kind="generate", template=TEMPLATE, to_example=to_example,
-        score=score, max_new_tokens=96, stop=("\n\n", "Question:"),
+ABILITY = Ability(
+    name="reasoning",
+    tasks=(
+        Task(
+            **COMMON, version=1, protocol="default", kind="generate", template=TEMPLATE, to_example=to_example,
+            score=score, max_new_tokens=96, stop=("\n\n", "Question:"),
+        ),
+        Task(
+            **COMMON, version=1, protocol="study", kind="generate", template=STUDY_TEMPLATE, to_example=to_study_example,
+            score=study_score, max_new_tokens=5,
+        ),
     ),
-    Task(
-        **COMMON, version=1, protocol="study", kind="generate", template=STUDY_TEMPLATE, to_example=to_study_example,
-        score=study_score, max_new_tokens=5,
-    ),
+    schema={"question": STR, "answer": RATIONALE},
+    read_study=read_jsonl,
 )  # fmt: skip

@@ -1,138 +1,86 @@
-"""The task registry: one record per (ability, protocol), carrying everything about it.
+"""The ability registry: every module of ``editguard.tasks`` that declares an ``ABILITY`` record, by name.
 
-A task turns dataset records into ``Example``s and says how to score them: by the log-likelihood of
-answer choices (``kind="choice"``) or by greedy generation and a scorer (``kind="generate"``).  Each
-ability has two protocols: ``default`` (correct, documented in its module) and ``study`` (the reference
-study's prompts byte for byte and its scoring, flaws included, for comparison with its numbers).
-
-A task's fingerprint covers its version, protocol, prompt template and the exact examples, so a
-baseline recorded under other data or another prompt is recognised as stale.
+Abilities are found, not listed: the first lookup imports each module of the package (in sorted order,
+so every process, xdist workers included, finds the same) except the package's own machinery, and
+registers the module's ``ABILITY``.  A new ability is one new module beside ``sentiment.py`` plus its
+probe data (``data/<ability>.jsonl``) and tests.  Helper modules that are no ability start with ``_``.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+import importlib
+import pkgutil
+import sys
 
-from editguard.fingerprint import fingerprint
+from editguard.tasks.base import PROTOCOLS, Ability, Task, UnknownTaskError
 
-PROTOCOLS = ("default", "study")
-Outcome = float | list[float]
+# The package's machinery: no ability lives here.
+_MACHINERY = frozenset({"base", "common", "readers", "registry", "schema", "sources"})
+_PACKAGE = __name__.rpartition(".")[0]
 
-
-class UnknownTaskError(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-@dataclass(frozen=True)
-class Example:
-    id: str
-    prompts: tuple[str, ...]  # choice tasks: one context; generation tasks: one or more prompts
-    choices: tuple[str, ...] = ()  # choice tasks: the continuations compared
-    gold: int | None = None  # choice tasks: index of the right continuation
-    target: Any = None  # generation tasks: what the scorer compares the outputs with (JSON-able)
-    stratum: str = ""  # label used for stratified sampling
-
-    @property
-    def prompt(self) -> str:
-        return self.prompts[0]
+_ABILITIES: dict[str, Ability] = {}
+_discovered = False
 
 
-@dataclass(frozen=True)
-class Scored:
-    """A scorer's verdict on one example: its outcome, and whether the output could be parsed at all."""
-
-    outcome: Outcome
-    parsed: bool = True
-
-
-@dataclass(frozen=True)
-class Task:
-    name: str
-    version: int
-    dataset: str  # the real dataset this ability stands for
-    description: str
-    protocol: str
-    kind: str  # "choice" or "generate"
-    metric: str  # a name in editguard.metrics.METRICS
-    template: str  # the prompt template(s) as documented, {field} filled from a record
-    to_example: Callable[[int, Mapping[str, Any]], Example]
-    chance: float  # the score of guessing (choice) or of an empty answer (generation)
-    score: Callable[[Example, Sequence[str]], Scored] | None = None  # generation tasks
-    chat: bool = False  # wrap generation prompts in the model's chat template, when it has one
-    max_new_tokens: int = 0
-    stop: tuple[str, ...] = ()
-    length_normalized: bool = False  # choice tasks: compare mean log-probability per token
-    # generation tasks whose scorer carries state across a sample (only the study's flawed QA matcher)
-    score_sample: Callable[[Sequence[Example], Sequence[Sequence[str]]], list[Scored]] | None = None
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.name, self.protocol
-
-    def score_outputs(self, examples: Sequence[Example], outputs: Sequence[Sequence[str]]) -> list[Scored]:
-        """Score generated outputs (one list of outputs per example, one output per prompt), in order."""
-        if self.score_sample is not None:
-            return self.score_sample(examples, outputs)
-        assert self.score is not None, f"{self.key} is not a generation task"
-        return [self.score(example, output) for example, output in zip(examples, outputs)]
-
-    def examples(self, records: Sequence[Mapping[str, Any]]) -> list[Example]:
-        return [self.to_example(index, record) for index, record in enumerate(records)]
-
-    def fingerprint(self, examples: Sequence[Example]) -> str:
-        """Digest of version, protocol, prompt and data: any change makes stored baselines stale."""
-        return fingerprint(
-            {
-                "task": self.name,
-                "version": self.version,
-                "protocol": self.protocol,
-                "template": self.template,
-                "decoding": [self.kind, self.chat, self.max_new_tokens, list(self.stop), self.length_normalized],
-                "examples": [[e.id, list(e.prompts), list(e.choices), e.gold, e.target] for e in examples],
-            }
-        )
+def register(ability: Ability) -> None:
+    """Add an ability; its name must be new (registering the very same record again does nothing)."""
+    if not isinstance(ability, Ability):
+        raise TypeError(f"register() takes an Ability record, not {type(ability).__name__}")
+    known = _ABILITIES.get(ability.name)
+    if known is not None and known is not ability:
+        raise ValueError(f"ability {ability.name!r} is registered twice; rename one of them")
+    _ABILITIES[ability.name] = ability
 
 
-_REGISTRY: dict[tuple[str, str], Task] = {}
+def unregister(name: str) -> None:
+    """Remove an ability (tests that register one of their own put the registry back with this)."""
+    _ABILITIES.pop(name, None)
 
 
-def register(*tasks: Task) -> None:
-    for task in tasks:
-        if task.key in _REGISTRY:
-            raise ValueError(f"task {task.key} is registered twice")
-        _REGISTRY[task.key] = task
+def discover() -> None:
+    """Import the package's ability modules not imported yet and register their ABILITY records."""
+    global _discovered
+    for module_name in _ability_modules():
+        module = importlib.import_module(f"{_PACKAGE}.{module_name}")
+        ability = getattr(module, "ABILITY", None)
+        if ability is None:
+            raise TypeError(
+                f"{module.__file__} has no ABILITY record; an ability module declares one (see sentiment.py), "
+                "and a helper module's name starts with '_'"
+            )
+        register(ability)
+    _discovered = True
 
 
-def get_task(name: str, protocol: str = "default") -> Task:
-    _load_builtin_tasks()
-    if protocol not in PROTOCOLS:
-        raise UnknownTaskError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
-    if (name, protocol) not in _REGISTRY:
+def _ability_modules() -> list[str]:
+    path = sys.modules[_PACKAGE].__path__
+    names = {info.name for info in pkgutil.iter_modules(path) if not info.ispkg}
+    return sorted(name for name in names if name not in _MACHINERY and not name.startswith("_"))
+
+
+def _abilities() -> dict[str, Ability]:
+    if not _discovered:
+        discover()
+    return _ABILITIES
+
+
+def get_ability(name: str) -> Ability:
+    abilities = _abilities()
+    if name not in abilities:
         names = task_names()
         close = difflib.get_close_matches(name, names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; known abilities: {', '.join(names)}"
         raise UnknownTaskError(f"unknown ability {name!r}{hint}")
-    return _REGISTRY[name, protocol]
+    return abilities[name]
+
+
+def get_task(name: str, protocol: str = "default") -> Task:
+    if protocol not in PROTOCOLS:
+        raise UnknownTaskError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    return get_ability(name).task(protocol)
 
 
 def task_names() -> list[str]:
     """Registered abilities, sorted (xdist workers must collect the same order)."""
-    _load_builtin_tasks()
-    return sorted({name for name, _ in _REGISTRY})
-
-
-def _load_builtin_tasks() -> None:
-    from editguard.tasks import (  # noqa: F401  (each module registers its tasks)
-        closed_qa,
-        dialogue,
-        ner,
-        nli,
-        open_qa,
-        reasoning,
-        sentiment,
-        summarization,
-    )
+    return sorted(_abilities())

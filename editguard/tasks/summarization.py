@@ -4,6 +4,7 @@ default: the chat in the model's chat template with an instruction to summarise 
          greedy up to 48 tokens, cut at the first blank line; the outcome per example is the mean of
          ROUGE-1/2/L F (rouge-score, with stemming) against the reference summary.
 study:   the study's ``{dialogue}\\nTL;DR:`` prompt, 25 greedy tokens, the same ROUGE mean.
+records: SAMSum's (id, dialogue, summary); the study's file is one JSON list.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from editguard.tasks.base import Ability, Example, Scored, Task
 from editguard.tasks.common import text
-from editguard.tasks.registry import Example, Scored, Task, register
+from editguard.tasks.readers import read_json
+from editguard.tasks.schema import STR, with_id
 
 TEMPLATE = "Summarize this chat in one sentence.\n\n{dialogue}"
 STUDY_TEMPLATE = "{dialogue}\nTL;DR:"
@@ -36,13 +39,19 @@ def score(example: Example, outputs: Sequence[str]) -> Scored:
 
 
 COMMON: dict[str, Any] = dict(name="summarization", dataset="SAMSum", description="one-sentence summaries of chats", metric="rouge", chance=0.0)
-register(
-    Task(
-        **COMMON, version=1, protocol="default", kind="generate", template=TEMPLATE, to_example=to_example,
-        score=score, chat=True, max_new_tokens=48, stop=("\n\n",),
+ABILITY = Ability(
+    name="summarization",
+    tasks=(
+        Task(
+            **COMMON, version=1, protocol="default", kind="generate", template=TEMPLATE, to_example=to_example,
+            score=score, chat=True, max_new_tokens=48, stop=("\n\n",),
+        ),
+        Task(
+            **COMMON, version=1, protocol="study", kind="generate", template=STUDY_TEMPLATE, to_example=to_study_example,
+            score=score, max_new_tokens=25,
+        ),
     ),
-    Task(
-        **COMMON, version=1, protocol="study", kind="generate", template=STUDY_TEMPLATE, to_example=to_study_example,
-        score=score, max_new_tokens=25,
-    ),
+    schema={"id": STR, "dialogue": STR, "summary": STR},
+    normalise=with_id,
+    read_study=read_json,
 )  # fmt: skip
