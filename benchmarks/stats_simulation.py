@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/stats_simulation.py --scale 0.2 # a quick look
 
 The same simulations as tests/test_stats.py, with more repetitions, printed as markdown tables.  Binary gates
-are simulated through ``paired_score_statistic`` (vectorised), which is exactly what ``gate_decisions`` turns
+are simulated through ``paired_score_statistic`` (vectorised), which is exactly what ``decide_ability`` turns
 into verdicts for binary abilities (the tests check that verdicts and p-values agree); bootstrap, worst-case and
 sequential results go through the public functions themselves.  Seeded: the same numbers every run.
 """
@@ -20,7 +20,8 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from editguard import stats
-from editguard.stats import Decision, OutcomeKind, PairedOutcomes
+from editguard.metrics import get_metric
+from editguard.stats import Decision, PairedOutcomes
 
 ALPHA = 0.05
 TOLERANCE = 0.05
@@ -181,14 +182,14 @@ def bootstrap_coverage(rng: np.random.Generator, reps: int) -> str:
     rows = []
     for label, n, first, second in BOOTSTRAP_SETTINGS:
         counts = label.startswith("entity")
-        kind = OutcomeKind.COUNTS if counts else OutcomeKind.CONTINUOUS
+        metric = get_metric("entity_f1" if counts else "rouge")
         covered = np.zeros(4)
         for rep in range(reps):
             base, edited, truth = (entity_counts if counts else rouge_like)(rng, n, first, second)
             distribution = stats.bootstrap_distribution(
                 base, edited, stats.MICRO_F1 if counts else stats.MEAN, resamples=1000, seed=rep
             )
-            gate = stats.gate_decisions({"ability": PairedOutcomes(kind, base, edited, TOLERANCE)})["ability"]
+            gate = stats.decide_ability("ability", PairedOutcomes(metric, base, edited, TOLERANCE))
             covered += [
                 distribution.lower(ALPHA) <= truth,
                 distribution.upper(ALPHA) >= truth,

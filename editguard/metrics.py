@@ -1,4 +1,10 @@
-"""Metrics and scores: per-example outcomes and how they aggregate.  Plain Python, no model.
+"""Metrics and scores: what each metric is, and per-example outcomes.  Plain Python, no model, no numpy.
+
+A ``Metric`` is the one record of everything the gate knows about a metric: how per-example outcomes
+aggregate into a score, what one outcome is (``OutcomeKind``), which paired analysis decides its verdict
+(``Analysis``; ``editguard.stats`` maps each to its method), whether higher is better, and whether early
+stopping applies.  Metrics are added with ``register_metric``, which checks the record there and then, so an
+incomplete metric fails when it is registered rather than in the middle of a gate.
 
 A ``Score`` keeps every example's outcome keyed by example id, not just the aggregate, so a base and an
 edited model can be compared on exactly the same examples.  Most outcomes are one number per example
@@ -11,17 +17,27 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from types import MappingProxyType
 
 Outcome = float | list[float]
+Aggregate = Callable[[Sequence[Outcome]], float]
 
 
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    description: str
-    aggregate: Callable[[Sequence[Outcome]], float]
-    higher_is_better: bool = True
+class OutcomeKind(str, Enum):
+    """What one example's outcome is."""
+
+    BINARY = "binary"  # 0 or 1 (right or wrong)
+    CONTINUOUS = "continuous"  # one number in [0, 1] (a ROUGE value, a token F1)
+    COUNTS = "counts"  # a vector of counts (entity true positives, predicted, gold), aggregated as a whole
+
+
+class Analysis(str, Enum):
+    """How the paired evidence about ``edited - base`` is built; ``editguard.stats`` holds each method."""
+
+    SCORE_INTERVAL = "score_interval"  # 0/1 outcomes averaged: the corrected paired score test and its bounds
+    MEAN_BOOTSTRAP = "mean_bootstrap"  # outcomes in [0, 1] averaged: paired bootstrap, worst-case with few changes
+    AGGREGATE_BOOTSTRAP = "aggregate_bootstrap"  # any outcomes: paired bootstrap of the metric's own aggregate
 
 
 def mean(values: Sequence[Outcome]) -> float:
@@ -36,7 +52,11 @@ def _counts(outcome: Outcome) -> list[float]:
 
 
 def micro_f1(counts: Sequence[Outcome]) -> float:
-    """Counts per example are (true positives, predicted, gold); 1.0 when nothing was there to find."""
+    """Counts per example are (true positives, predicted, gold); 1.0 when nothing was there to find.
+
+    Depends on the summed counts only (``micro_f1(rows) == micro_f1([sum of rows])``), which is what lets
+    ``editguard.stats`` bootstrap it from sums.
+    """
     rows = [_counts(count) for count in counts]
     true_positives = sum(row[0] for row in rows)
     denominator = sum(row[1] + row[2] for row in rows)
@@ -57,23 +77,104 @@ def macro_recall(counts: Sequence[Outcome]) -> float:
     return sum(recalls) / len(recalls) if recalls else 0.0
 
 
-METRICS: Mapping[str, Metric] = MappingProxyType(
-    {
-        "accuracy": Metric("accuracy", "fraction of examples answered right", mean),
-        "exact_match": Metric("exact_match", "fraction of answers equal to a gold answer after SQuAD normalisation", mean),
-        "recall@1": Metric("recall@1", "fraction of examples whose top-ranked option is the gold one", mean),
-        "rouge": Metric("rouge", "mean over examples of the mean of ROUGE-1/2/L F", mean),
-        "entity_f1": Metric("entity_f1", "entity-level micro F1 (seqeval's definition)", micro_f1),
-        "study_entity_recall": Metric("study_entity_recall", "the study's NER score: substring recall, macro over types", macro_recall),
-    }
-)
+# --- the record and its registry ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    """Everything about one metric; made and checked by ``register_metric``."""
+
+    name: str
+    description: str
+    aggregate: Aggregate  # per-example outcomes (sorted by example id) -> the score
+    kind: OutcomeKind
+    analysis: Analysis
+    higher_is_better: bool = True
+
+    @property
+    def sequential(self) -> bool:
+        """Whether the anytime-valid early-stopping path applies: one outcome in [0, 1] per example, averaged."""
+        return self.kind in _UNIT_KINDS and self.aggregate is mean
+
+
+_UNIT_KINDS = (OutcomeKind.BINARY, OutcomeKind.CONTINUOUS)  # one number in [0, 1] per example
+_MEAN_ANALYSES = (Analysis.SCORE_INTERVAL, Analysis.MEAN_BOOTSTRAP)  # methods for a mean of such numbers
+_DEFAULT_ANALYSIS = {
+    OutcomeKind.BINARY: Analysis.SCORE_INTERVAL,
+    OutcomeKind.CONTINUOUS: Analysis.MEAN_BOOTSTRAP,
+    OutcomeKind.COUNTS: Analysis.AGGREGATE_BOOTSTRAP,
+}
+_REGISTRY: dict[str, Metric] = {}
+METRICS: Mapping[str, Metric] = MappingProxyType(_REGISTRY)  # a read-only live view: name -> record
+
+
+def _choice(enum: type[OutcomeKind] | type[Analysis], value: object, what: str, metric: str) -> str:
+    """``value`` as a member's value of ``enum``, or a ValueError naming the choices."""
+    choices = [member.value for member in enum]
+    if value not in choices:
+        raise ValueError(f"metric {metric!r}: unknown {what} {value!r}; choose one of {', '.join(choices)}")
+    return str(value.value if isinstance(value, Enum) else value)
+
+
+def _check_analysis(name: str, kind: OutcomeKind, analysis: Analysis, aggregate: Aggregate) -> None:
+    if analysis not in _MEAN_ANALYSES:
+        return
+    if aggregate is not mean:
+        raise ValueError(f"metric {name!r}: the {analysis.value} analysis is for averaged outcomes (aggregate=mean); use aggregate_bootstrap")
+    allowed = (OutcomeKind.BINARY,) if analysis is Analysis.SCORE_INTERVAL else _UNIT_KINDS
+    if kind not in allowed:
+        raise ValueError(f"metric {name!r}: the {analysis.value} analysis needs {' or '.join(k.value for k in allowed)} outcomes, not {kind.value}")
+
+
+def register_metric(
+    name: str,
+    description: str,
+    aggregate: Aggregate,
+    kind: OutcomeKind | str,
+    *,
+    analysis: Analysis | str | None = None,
+    higher_is_better: bool = True,
+) -> Metric:
+    """Check and register a metric; the record is returned.  Raises ValueError for a name already taken, a
+    missing aggregate or description, an unknown kind or analysis, or an analysis that does not fit the metric.
+
+    Without ``analysis``: the paired score test for 0/1 outcomes and the bootstrap of the mean for numbers in
+    [0, 1] when the aggregate is ``mean``, else the bootstrap of the aggregate.
+    """
+    if not name or not description:
+        raise ValueError(f"metric {name!r}: a metric needs a name and a description")
+    if name in _REGISTRY:
+        raise ValueError(f"metric {name!r} is already registered ({_REGISTRY[name].description})")
+    if not callable(aggregate):
+        raise ValueError(f"metric {name!r}: aggregate must be a function from per-example outcomes to a score, got {aggregate!r}")
+    outcome_kind = OutcomeKind(_choice(OutcomeKind, kind, "outcome kind", name))
+    default = _DEFAULT_ANALYSIS[outcome_kind] if aggregate is mean else Analysis.AGGREGATE_BOOTSTRAP
+    chosen = default if analysis is None else Analysis(_choice(Analysis, analysis, "analysis", name))
+    _check_analysis(name, outcome_kind, chosen, aggregate)
+    metric = Metric(name, description, aggregate, outcome_kind, chosen, bool(higher_is_better))
+    _REGISTRY[name] = metric
+    return metric
+
+
+def unregister_metric(name: str) -> None:
+    """Remove a registered metric (for tests that register their own)."""
+    get_metric(name)
+    del _REGISTRY[name]
 
 
 def get_metric(name: str) -> Metric:
-    if name not in METRICS:
-        close = difflib.get_close_matches(name, METRICS, n=1)
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, _REGISTRY, n=1)
         raise KeyError(f"unknown metric {name!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
-    return METRICS[name]
+    return _REGISTRY[name]
+
+
+register_metric("accuracy", "fraction of examples answered right", mean, OutcomeKind.BINARY)
+register_metric("exact_match", "fraction of answers equal to a gold answer after SQuAD normalisation", mean, OutcomeKind.BINARY)
+register_metric("recall@1", "fraction of examples whose top-ranked option is the gold one", mean, OutcomeKind.BINARY)
+register_metric("rouge", "mean over examples of the mean of ROUGE-1/2/L F", mean, OutcomeKind.CONTINUOUS)
+register_metric("entity_f1", "entity-level micro F1 (seqeval's definition)", micro_f1, OutcomeKind.COUNTS)
+register_metric("study_entity_recall", "the study's NER score: substring recall, macro over types", macro_recall, OutcomeKind.COUNTS)
 
 
 @dataclass(frozen=True)

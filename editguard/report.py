@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from editguard.metrics import METRICS
+from editguard.verdict import GatedVerdict, Outcome, holm_correct
+
 from editguard import atomic
 
 PROPERTY = "editguard"
@@ -114,23 +117,29 @@ def table(rows: Sequence[Row]) -> list[str]:
 
 
 def with_holm(rows: Sequence[Row], alpha: float, fail_rule: str = "margin") -> tuple[list[Row], bool]:
-    """Rows with Holm-adjusted p-values over the gated abilities; an inconclusive ability that Holm rejects
-    becomes a failure.  Returns the rows and whether any verdict changed."""
+    """Rows with Holm-adjusted p-values over the gated abilities, an inconclusive ability that Holm rejects failed
+    (``verdict.holm_correct`` decides).  Returns the rows and whether any verdict changed."""
     from dataclasses import replace
 
-    from editguard.verdict import holm_adjusted
-
-    gated = {row.ability: row.p_value for row in rows if row.p_value is not None}
-    adjusted = holm_adjusted(gated) if gated else {}
+    decisions = holm_correct({row.ability: _gated(row) for row in rows if row.p_value is not None}, alpha, fail_rule)
     result, changed = [], False
     for row in rows:
-        if row.ability in adjusted:
-            row = replace(row, adjusted_p_value=adjusted[row.ability])
-            beyond = fail_rule == "margin" or (row.difference is not None and row.tolerance is not None and row.difference < -row.tolerance)
-            if row.verdict == "inconclusive" and adjusted[row.ability] <= alpha and beyond and not row.sequential:
-                row, changed = replace(row, verdict="fail", passed=False, note="failed by Holm over all abilities"), True
+        if row.ability in decisions:
+            decision = decisions[row.ability]
+            row = replace(row, adjusted_p_value=decision.adjusted_p_value)
+            if decision.outcome.value != row.verdict:
+                row, changed = replace(row, verdict=decision.outcome.value, passed=False, note="failed by Holm over all abilities"), True
         result.append(row)
     return result, changed
+
+
+def _gated(row: Row) -> GatedVerdict:
+    """What Holm's correction needs of a row, with the difference in the metric's better direction (a metric
+    registered only on a worker counts as higher-is-better here)."""
+    difference = None if row.difference is None or row.tolerance is None else row.difference
+    if difference is not None and row.metric in METRICS and not METRICS[row.metric].higher_is_better:
+        difference = -difference
+    return GatedVerdict(Outcome(row.verdict), row.p_value or 0.0, difference, row.tolerance or 0.0, row.sequential)
 
 
 def write_json(path: Path, rows: Sequence[Row], context: Mapping[str, Any]) -> None:

@@ -1,8 +1,10 @@
 """The statistics of the paired non-inferiority gate: did the edit make the model worse than a margin allows?
 
-This module owns the numbers behind a verdict and nothing else: no pytest, no model, no other editguard module.
+This module owns the numbers behind a verdict and nothing else: no pytest, no model, and of editguard only the
+metric records (``editguard.metrics``), whose ``Analysis`` names the method below that decides each metric.
 Its inputs are per-example outcomes of the base and the edited model on the same examples (aligned sequences),
-and every quantity is about the paired difference ``edited - base``, where higher is better and a drop is bad.
+and every quantity is about the paired difference ``edited - base``, where higher is better and a drop is bad
+(for a metric where lower is better, ``decide_ability`` takes ``base - edited``, so a drop is still bad).
 
 The questions and the methods that answer them:
 
@@ -11,18 +13,20 @@ The questions and the methods that answer them:
   (after Gart & Nam 1990 and Laud 2017) so that one-sided bounds keep their level with few discordant pairs.
   Uncorrected, Tango's one-sided 95% bounds covered only 91% in some rare-flip settings; the Wald interval
   collapses to zero width when there are no flips at all.  ``mcnemar_exact`` answers "did anything change".
-- Other outcomes (ROUGE means, entity micro F1 from per-example counts): a paired bootstrap that resamples
-  example indices once for both models, with BCa intervals (Efron 1987) by default.  Bootstrap bounds are
-  overconfident when only a few examples changed (and zero-width when none did), so for means in [0, 1] the
-  gate falls back to worst-case bounds below ``MIN_CHANGED_FOR_BOOTSTRAP`` changed examples.
+- Other outcomes (ROUGE means, entity micro F1 from per-example counts, any other aggregate): a paired bootstrap
+  that resamples example indices once for both models, with BCa intervals (Efron 1987) by default.  Bootstrap
+  bounds are overconfident when only a few examples changed (and zero-width when none did), so for means in
+  [0, 1] the gate falls back to worst-case bounds below ``MIN_CHANGED_FOR_BOOTSTRAP`` changed examples.
 - The verdict (``decide``): PASS when the lower bound of ``edited - base`` is above ``-tolerance``; FAIL when the
   upper bound is below it (or, with ``FailRule.SIGNIFICANT``, when the drop is significant and the point drop
   exceeds the tolerance); INCONCLUSIVE otherwise.  ``alpha`` is always the one-sided error rate of each kind of
   wrong verdict: a bound "at level alpha" misses the true difference on its side with probability ``alpha``.
-- Several abilities (``gate_decisions``): FAIL verdicts are corrected with Holm's step-down (Holm 1979), so the
-  chance that any ability without a real drop beyond its margin fails is at most ``alpha``.  PASS verdicts need
-  no correction: the gate ships only when every ability passes, an intersection-union test (Berger 1982), so a
-  damaged ability lets the whole gate pass with probability at most ``alpha``.
+- Several abilities: each is decided alone (``decide_ability``, as an xdist worker must) with its FAIL bound at
+  ``alpha / k`` (Bonferroni, Holm's first step); ``holm`` gives the adjusted p-values with which
+  ``editguard.verdict.holm_correct`` completes Holm's step-down (Holm 1979), so the chance that any ability
+  without a real drop beyond its margin fails is at most ``alpha``.  PASS verdicts need no correction: the gate
+  ships only when every ability passes, an intersection-union test (Berger 1982), so a damaged ability lets the
+  whole gate pass with probability at most ``alpha``.
 - Early stopping (``sequential_gate``): anytime-valid tests by betting on the differences ``d_i`` in [-1, 1]
   with predictable plug-in bets (Waudby-Smith & Ramdas 2024), valid however often one looks.  The examples
   must arrive in random order (shuffle them once, with a seed, before streaming).
@@ -48,7 +52,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Protocol
 
@@ -56,6 +60,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, special
 from scipy import stats as scipy_stats
+
+from editguard.metrics import Analysis, Metric, OutcomeKind, mean, micro_f1
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -78,12 +84,6 @@ class FailRule(str, Enum):
 
     MARGIN = "margin"  # the whole interval lies below -tolerance: the drop exceeds the margin, with confidence
     SIGNIFICANT = "significant"  # the drop is significant (upper bound below 0) and the point drop exceeds the margin
-
-
-class OutcomeKind(str, Enum):
-    BINARY = "binary"  # 0/1 per example, aggregated by mean
-    CONTINUOUS = "continuous"  # a number in [0, 1] per example (ROUGE), aggregated by mean
-    COUNTS = "counts"  # [true positives, predicted, gold] per example, aggregated by micro F1
 
 
 class BootstrapMethod(str, Enum):
@@ -326,15 +326,16 @@ def _mean_of_sums(sums: FloatArray, n: int) -> FloatArray:
 
 
 def _f1_statistics(outcomes: FloatArray) -> FloatArray:
+    """What micro F1 sums: the counts themselves, (n, 3)."""
     if outcomes.ndim != 2 or outcomes.shape[1] != 3:
         raise ValueError("entity counts must be [true positives, predicted, gold] for every example")
-    return np.column_stack([outcomes[:, 0], outcomes[:, 1] + outcomes[:, 2]])
+    return outcomes
 
 
 def _f1_of_sums(sums: FloatArray, n: int) -> FloatArray:
-    true_positives, denominator = sums[..., 0], sums[..., 1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denominator > 0, 2.0 * true_positives / denominator, 1.0)
+    """``metrics.micro_f1`` of each row of summed counts (..., 3) -> (...): it depends on the sums alone."""
+    rows = sums.reshape(-1, 3).tolist()
+    return np.array([micro_f1([row]) for row in rows], dtype=float).reshape(sums.shape[:-1])
 
 
 @dataclass(frozen=True)
@@ -355,7 +356,13 @@ class SumAggregate:
 
 
 MEAN = SumAggregate("mean", _as_column, _mean_of_sums)
-MICRO_F1 = SumAggregate("micro_f1", _f1_statistics, _f1_of_sums)  # 2 sum(tp) / sum(predicted + gold); 1 if 0/0
+MICRO_F1 = SumAggregate("micro_f1", _f1_statistics, _f1_of_sums)  # metrics.micro_f1 from summed counts
+_VECTORISED: Mapping[Callable[..., float], SumAggregate] = {mean: MEAN, micro_f1: MICRO_F1}
+
+
+def vectorised(aggregate: Callable[[Sequence[Any]], float]) -> Callable[[Sequence[Any]], float]:
+    """The ``SumAggregate`` that computes a metric's aggregate from sums, where there is one; else the aggregate."""
+    return _VECTORISED.get(aggregate, aggregate)
 
 
 def _index_blocks(rng: np.random.Generator, resamples: int, n: int) -> Iterator[IntArray]:
@@ -702,21 +709,6 @@ def holm(p_values: Mapping[str, float]) -> dict[str, float]:
     return {name: adjusted[name] for name in p_values}
 
 
-def holm_levels(p_values: Mapping[str, float], alpha: float) -> dict[str, float]:
-    """The level at which Holm's step-down tests each hypothesis: alpha/k, alpha/(k-1), ... until the first
-    hypothesis it keeps, whose level the rest share.  A hypothesis is rejected exactly when its p <= its level,
-    i.e. when its Holm-adjusted p-value is <= alpha; a bound at that level gives the matching interval verdict."""
-    levels: dict[str, float] = {}
-    level, stopped = alpha, False
-    order = _holm_order(p_values)
-    for rank, name in enumerate(order):
-        if not stopped:
-            level = alpha / (len(order) - rank)
-            stopped = p_values[name] > level
-        levels[name] = level
-    return {name: levels[name] for name in p_values}
-
-
 # --- the gate over abilities ----------------------------------------------------------------------------
 
 
@@ -740,9 +732,13 @@ class Evidence(Protocol):
 
 @dataclass(frozen=True)
 class PairedOutcomes:
-    """One ability's per-example outcomes for both models, aligned by example, and its tolerated drop."""
+    """One ability's per-example outcomes for both models, aligned by example, their metric and the tolerated drop.
 
-    kind: OutcomeKind
+    The metric's record says what an outcome is, how outcomes aggregate, which method builds the evidence
+    (``metric.analysis``) and whether lower is better.
+    """
+
+    metric: Metric
     base: Outcomes
     edited: Outcomes
     tolerance: float
@@ -750,24 +746,28 @@ class PairedOutcomes:
 
 @dataclass(frozen=True)
 class AbilityDecision:
-    """Everything the gate decided about one ability, with the numbers a report shows."""
+    """Everything the gate decided about one ability, with the numbers a report shows.
+
+    Scores are the metric's own; the difference and its bounds are oriented so that a drop is bad: ``edited -
+    base``, or ``base - edited`` for a metric where lower is better.  Flips count examples that got worse/better.
+    """
 
     ability: str
     kind: OutcomeKind
     n: int
-    negative_flips: int  # examples whose score fell (for 0/1 outcomes: base right, edited wrong)
-    positive_flips: int  # examples whose score rose
+    negative_flips: int  # examples whose score got worse (for 0/1 outcomes: base right, edited wrong)
+    positive_flips: int  # examples whose score got better
     base_score: float
     edited_score: float
-    difference: float  # edited_score - base_score
+    difference: float  # edited_score - base_score (base_score - edited_score when lower is better)
     lower: float  # one-sided lower bound at level 1 - lower_alpha
-    upper: float  # one-sided upper bound at level 1 - upper_alpha (the Holm level of this ability)
+    upper: float  # one-sided upper bound at level 1 - upper_alpha (alpha / k for k abilities: Bonferroni)
     lower_alpha: float
     upper_alpha: float
     tolerance: float
     pass_p_value: float  # H0: difference <= -tolerance; below alpha exactly when it PASSes
     fail_p_value: float  # H0: difference >= fail_threshold(rule, tolerance)
-    adjusted_fail_p_value: float  # Holm-adjusted over the abilities; the FAIL bound is below threshold iff <= alpha
+    adjusted_fail_p_value: float  # Bonferroni-adjusted (fail_p * alpha / upper_alpha); FAIL iff <= alpha
     mcnemar_p_value: float | None  # exact two-sided McNemar, for 0/1 outcomes only
     decision: Decision
     minimum_detectable_drop: float  # the true drop that FAILs with the requested power at this n (inf: none can)
@@ -779,7 +779,15 @@ def _ability_seed(seed: int, ability: str) -> np.random.SeedSequence:
     return np.random.SeedSequence([seed, zlib.crc32(ability.encode())])
 
 
-def _binary_evidence(outcomes: PairedOutcomes, resamples: int, seed: np.random.SeedSequence) -> Evidence:
+def _oriented(outcomes: PairedOutcomes) -> PairedOutcomes:
+    """Base and edited swapped when lower is better, so that ``edited - base`` as the methods compute it, and
+    every count of flips, is negative when the edit made things worse."""
+    if outcomes.metric.higher_is_better:
+        return outcomes
+    return replace(outcomes, base=outcomes.edited, edited=outcomes.base)
+
+
+def _score_evidence(outcomes: PairedOutcomes, resamples: int, seed: np.random.SeedSequence) -> Evidence:
     return PairedScore.from_summary(paired_summary(outcomes.base, outcomes.edited))
 
 
@@ -794,25 +802,26 @@ def _mean_evidence(outcomes: PairedOutcomes, resamples: int, seed: np.random.See
     return bootstrap_distribution(outcomes.base, outcomes.edited, MEAN, resamples, seed)
 
 
-def _f1_evidence(outcomes: PairedOutcomes, resamples: int, seed: np.random.SeedSequence) -> Evidence:
-    return bootstrap_distribution(outcomes.base, outcomes.edited, MICRO_F1, resamples, seed)
+def _aggregate_evidence(outcomes: PairedOutcomes, resamples: int, seed: np.random.SeedSequence) -> Evidence:
+    """BCa bootstrap of the metric's aggregate (vectorised for micro F1, generic for any other)."""
+    aggregate = vectorised(outcomes.metric.aggregate)
+    return bootstrap_distribution(outcomes.base, outcomes.edited, aggregate, resamples, seed)
 
 
-_EVIDENCE: Mapping[OutcomeKind, Callable[[PairedOutcomes, int, np.random.SeedSequence], Evidence]] = {
-    OutcomeKind.BINARY: _binary_evidence,
-    OutcomeKind.CONTINUOUS: _mean_evidence,
-    OutcomeKind.COUNTS: _f1_evidence,
+_EVIDENCE: Mapping[Analysis, Callable[[PairedOutcomes, int, np.random.SeedSequence], Evidence]] = {
+    Analysis.SCORE_INTERVAL: _score_evidence,
+    Analysis.MEAN_BOOTSTRAP: _mean_evidence,
+    Analysis.AGGREGATE_BOOTSTRAP: _aggregate_evidence,
 }
 
 
-def _example_f1(outcomes: Outcomes) -> FloatArray:
-    counts = _f1_statistics(np.asarray(outcomes, dtype=float))
-    return np.asarray(_f1_of_sums(counts, 1), dtype=float)
-
-
-def _example_scores(kind: OutcomeKind, outcomes: Outcomes) -> FloatArray:
-    """One number per example, to count the examples that got worse or better."""
-    return _example_f1(outcomes) if kind is OutcomeKind.COUNTS else np.asarray(outcomes, dtype=float)
+def _example_scores(aggregate: Callable[[Sequence[Any]], float], outcomes: Outcomes) -> FloatArray:
+    """The aggregate of each example alone (its 0/1, its ROUGE, its F1), to count the examples that got worse
+    or better."""
+    if isinstance(aggregate, SumAggregate):
+        statistics = aggregate.statistics(np.asarray(outcomes, dtype=float))
+        return np.asarray(aggregate.combine(statistics, 1), dtype=float)
+    return np.array([aggregate([outcome]) for outcome in _as_list(outcomes)], dtype=float)
 
 
 def _detectable_drop(rule: FailRule, tolerance: float, standard_error: float, alpha: float, power: float) -> float:
@@ -839,6 +848,13 @@ def _decide_ability(
     return lower, upper, decision, drop, needed
 
 
+def _flips(outcomes: PairedOutcomes) -> tuple[int, int]:
+    """Examples that got worse and better, on outcomes already oriented (``_oriented``)."""
+    aggregate = vectorised(outcomes.metric.aggregate)
+    base_scores, edited_scores = _example_scores(aggregate, outcomes.base), _example_scores(aggregate, outcomes.edited)
+    return int(np.sum(edited_scores < base_scores)), int(np.sum(edited_scores > base_scores))
+
+
 def _ability_decision(
     name: str,
     outcomes: PairedOutcomes,
@@ -850,19 +866,17 @@ def _ability_decision(
     power: float,
 ) -> AbilityDecision:
     lower, upper, decision, drop, needed = _decide_ability(outcomes, evidence, alpha, level, rule, power)
-    aggregate = MICRO_F1 if outcomes.kind is OutcomeKind.COUNTS else MEAN
-    base_scores = _example_scores(outcomes.kind, outcomes.base)
-    edited_scores = _example_scores(outcomes.kind, outcomes.edited)
-    binary = outcomes.kind is OutcomeKind.BINARY
-    negative, positive = int(np.sum(edited_scores < base_scores)), int(np.sum(edited_scores > base_scores))
+    aggregate = vectorised(outcomes.metric.aggregate)
+    negative, positive = _flips(_oriented(outcomes))
+    binary = outcomes.metric.kind is OutcomeKind.BINARY
     return AbilityDecision(
         ability=name,
-        kind=outcomes.kind,
+        kind=outcomes.metric.kind,
         n=evidence.n,
         negative_flips=negative,
         positive_flips=positive,
-        base_score=aggregate(outcomes.base),
-        edited_score=aggregate(outcomes.edited),
+        base_score=aggregate(_as_list(outcomes.base)),
+        edited_score=aggregate(_as_list(outcomes.edited)),
         difference=evidence.point,
         lower=lower,
         upper=upper,
@@ -877,42 +891,6 @@ def _ability_decision(
         minimum_detectable_drop=drop,
         examples_needed=needed,
     )
-
-
-def gate_decisions(
-    abilities: Mapping[str, PairedOutcomes],
-    alpha: float = 0.05,
-    rule: FailRule = FailRule.MARGIN,
-    power: float = 0.8,
-    resamples: int = 2000,
-    seed: int = 0,
-) -> dict[str, AbilityDecision]:
-    """Decide every ability at once; this is what the plugin calls.
-
-    Each ability gets a one-sided level-``alpha`` lower bound (PASS when above ``-tolerance``) and an upper bound
-    at its Holm level (FAIL by ``rule``), so over all abilities the chance of any FAIL where the true drop is
-    within the margin (margin rule) or where there is no drop at all (significant rule) is at most ``alpha``.
-    The gate as a whole should ship only if every ability PASSes (intersection-union: no correction needed).
-    Binary abilities use the corrected score method (``PairedScore``); the others a BCa paired bootstrap seeded
-    from ``seed`` and the ability's name, except that continuous abilities with fewer than
-    ``MIN_CHANGED_FOR_BOOTSTRAP`` changed examples get ``WorstCaseEvidence`` (they can PASS, not FAIL).
-    """
-    _check_alpha(alpha)
-    evidence = {
-        name: _EVIDENCE[outcomes.kind](outcomes, resamples, _ability_seed(seed, name))
-        for name, outcomes in abilities.items()
-    }
-    fail_p = {
-        name: evidence[name].p_value_below(fail_threshold(rule, outcomes.tolerance))
-        for name, outcomes in abilities.items()
-    }
-    levels, adjusted = holm_levels(fail_p, alpha), holm(fail_p)
-    return {
-        name: _ability_decision(
-            name, outcomes, evidence[name], alpha, levels[name], (fail_p[name], adjusted[name]), rule, power
-        )
-        for name, outcomes in abilities.items()
-    }
 
 
 # --- early stopping: anytime-valid tests by betting -----------------------------------------------------
@@ -1070,20 +1048,19 @@ def decide_ability(
     power: float = 0.8,
     resamples: int = 2000,
     seed: int = 0,
-    aggregate: Callable[[Sequence[Any]], float] | None = None,
 ) -> AbilityDecision:
     """Decide one ability on its own: PASS bound at ``alpha``, FAIL bound at ``fail_alpha`` (default ``alpha``).
 
-    For k abilities decided separately (as pytest-xdist workers do), ``fail_alpha = alpha / k`` is Bonferroni,
-    the first step of Holm: every FAIL it gives, Holm gives too; ``gate_decisions`` (all abilities at once) adds
-    Holm's later steps.  ``aggregate`` replaces micro F1 for count outcomes scored by another aggregate.
+    The evidence comes from the method the metric's record names (``metric.analysis``): the corrected score
+    method for 0/1 outcomes (``PairedScore``), else a BCa paired bootstrap seeded from ``seed`` and the ability's
+    name, except that averaged outcomes in [0, 1] with fewer than ``MIN_CHANGED_FOR_BOOTSTRAP`` changed examples
+    get ``WorstCaseEvidence`` (they can PASS, not FAIL).  For k abilities decided separately (as pytest-xdist
+    workers do), ``fail_alpha = alpha / k`` is Bonferroni, the first step of Holm: every FAIL it gives, Holm gives
+    too; ``editguard.verdict.holm_correct`` adds Holm's later steps once every ability has its p-value.
     """
     _check_alpha(alpha)
     level = alpha if fail_alpha is None else fail_alpha
     _check_alpha(level)
-    if aggregate is not None and outcomes.kind is OutcomeKind.COUNTS:
-        evidence: Evidence = bootstrap_distribution(outcomes.base, outcomes.edited, aggregate, resamples, _ability_seed(seed, name))
-    else:
-        evidence = _EVIDENCE[outcomes.kind](outcomes, resamples, _ability_seed(seed, name))
+    evidence = _EVIDENCE[outcomes.metric.analysis](_oriented(outcomes), resamples, _ability_seed(seed, name))
     fail_p = evidence.p_value_below(fail_threshold(rule, outcomes.tolerance))
     return _ability_decision(name, outcomes, evidence, alpha, level, (fail_p, min(1.0, fail_p * alpha / level)), rule, power)

@@ -2,7 +2,9 @@
 
 Base and edited model answer the same examples, so the comparison is paired (``editguard.stats``): flips
 both ways, an interval for the difference ``edited - base``, and a three-way verdict against a one-sided
-tolerance (a non-inferiority margin):
+tolerance (a non-inferiority margin).  Everything about the metric (its aggregate, its outcomes, the method
+that builds the evidence, whether lower is better) comes from its record in ``editguard.metrics``; for a
+metric where lower is better the difference is ``base - edited``, so a drop is always the bad direction.
 
 - PASS: the lower confidence bound of the difference is above ``-tolerance``;
 - FAIL: the upper bound is below it (``fail_rule="margin"``), or, with ``fail_rule="significant"``, the drop is
@@ -11,7 +13,8 @@ tolerance (a non-inferiority margin):
 
 The PASS bound is at level ``alpha``; the FAIL bound at ``alpha / family_size`` (Bonferroni, Holm's first step),
 so each ability decides alone, as an xdist worker must, and a false FAIL among all abilities has probability
-at most ``alpha``; the report adds Holm-adjusted p-values over all abilities.  How an INCONCLUSIVE counts
+at most ``alpha``.  Once every ability has its verdict, ``holm_correct`` completes Holm's step-down over them
+(``report.with_holm`` applies it to the rows on the controller).  How an INCONCLUSIVE counts
 in CI is ``Policy.inconclusive``: ``fail`` (default, safe) or ``warn`` (the test passes with a warning).
 
 ``compare`` decides on all examples; ``compare_sequential`` on chunks as they arrive, with an anytime-valid
@@ -21,14 +24,15 @@ confidence sequence, so looking after every chunk does not inflate the error rat
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from editguard.metrics import get_metric
+
 INCONCLUSIVE_POLICIES = ("fail", "warn")
 FAIL_RULES = ("margin", "significant")
-_KINDS = {"accuracy": "binary", "exact_match": "binary", "recall@1": "binary", "rouge": "continuous"}
 
 
 class Outcome(str, Enum):
@@ -58,7 +62,7 @@ class Verdict:
     tolerance: float
     n: int
     outcome: Outcome
-    lower: float = -math.inf  # confidence bounds of observed - baseline
+    lower: float = -math.inf  # confidence bounds of ``difference``
     upper: float = math.inf
     negative_flips: int = 0  # examples that got worse (0/1: base right, edited wrong)
     positive_flips: int = 0
@@ -67,10 +71,13 @@ class Verdict:
     examples_needed: int | None = None
     sequential: bool = False
     policy: Policy | None = None
+    higher_is_better: bool = True  # the metric's direction; lower is better: the difference is baseline - observed
 
     @property
     def difference(self) -> float:
-        return self.observed - self.baseline
+        """The change in the metric's better direction, like ``lower`` and ``upper``: negative is worse."""
+        change = self.observed - self.baseline
+        return change if self.higher_is_better else -change
 
     @property
     def passed(self) -> bool:
@@ -80,69 +87,107 @@ class Verdict:
         return self.outcome is Outcome.PASS
 
 
-def outcome_kind(metric: str) -> str:
-    return _KINDS.get(metric, "counts")
-
-
-def compare(
-    ability: str,
-    base: Mapping[str, Any],
-    edited: Mapping[str, Any],
-    policy: Policy,
-    *,
-    aggregate: Callable[[Sequence[Any]], float],
-    metric: str,
-) -> Verdict:
-    """Paired verdict on the examples both models answered (matched by example id)."""
+def compare(ability: str, base: Mapping[str, Any], edited: Mapping[str, Any], policy: Policy, *, metric: str) -> Verdict:
+    """Paired verdict on the examples both models answered (matched by example id), by the method the metric's
+    record names; ``base`` and ``edited`` map example ids to outcomes."""
     from editguard import stats
 
+    record = get_metric(metric)
     ids = sorted(set(base) & set(edited))
     if not ids:
         raise ValueError(f"{ability}: no examples in common between the baseline and the edited model")
-    kind = stats.OutcomeKind(outcome_kind(metric))
     base_outcomes, edited_outcomes = [base[i] for i in ids], [edited[i] for i in ids]
-    paired = stats.PairedOutcomes(kind, base_outcomes, edited_outcomes, policy.tolerance)
-    custom = aggregate if metric not in ("entity_f1",) and kind is stats.OutcomeKind.COUNTS else None
-    decided = stats.decide_ability(
-        ability, paired, policy.alpha, policy.fail_alpha, stats.FailRule(policy.fail_rule), aggregate=custom
-    )
+    paired = stats.PairedOutcomes(record, base_outcomes, edited_outcomes, policy.tolerance)
+    decided = stats.decide_ability(ability, paired, policy.alpha, policy.fail_alpha, stats.FailRule(policy.fail_rule))
     return Verdict(
-        ability, aggregate(base_outcomes), aggregate(edited_outcomes), policy.tolerance, len(ids), Outcome(decided.decision.value),
-        decided.lower, decided.upper, decided.negative_flips, decided.positive_flips, decided.fail_p_value,
-        decided.minimum_detectable_drop, decided.examples_needed, False, policy,
+        ability, record.aggregate(base_outcomes), record.aggregate(edited_outcomes), policy.tolerance, len(ids),
+        Outcome(decided.decision.value), decided.lower, decided.upper, decided.negative_flips, decided.positive_flips,
+        decided.fail_p_value, decided.minimum_detectable_drop, decided.examples_needed, sequential=False, policy=policy,
+        higher_is_better=record.higher_is_better,
     )  # fmt: skip
 
 
 def compare_sequential(
-    ability: str, base: Sequence[float], edited: Sequence[float], policy: Policy, chunk_size: int
+    ability: str, base: Sequence[float], edited: Sequence[float], policy: Policy, chunk_size: int, *, metric: str
 ) -> Verdict:
-    """Anytime-valid verdict on 0/1 or [0, 1] outcomes in evaluation order (a seeded random order)."""
+    """Anytime-valid verdict on 0/1 or [0, 1] outcomes in evaluation order (a seeded random order), for a metric
+    whose record allows early stopping (``Metric.sequential``)."""
     from editguard import stats
 
-    differences = [e - b for b, e in zip(base, edited, strict=True)]
+    record = get_metric(metric)
+    if not record.sequential:
+        raise ValueError(f"{ability}: metric {metric!r} cannot stop early: that needs one outcome in [0, 1] per example, averaged")
+    direction = 1.0 if record.higher_is_better else -1.0
+    differences = [direction * (e - b) for b, e in zip(base, edited, strict=True)]
     decided = stats.sequential_gate(
         differences, policy.tolerance, policy.alpha, chunk_size, stats.FailRule(policy.fail_rule), policy.fail_alpha
     )
-    used_base, used_edited = base[: decided.n], edited[: decided.n]
+    used = differences[: decided.n]
     return Verdict(
-        ability, sum(used_base) / decided.n, sum(used_edited) / decided.n, policy.tolerance, decided.n,
-        Outcome(decided.decision.value), decided.lower, decided.upper,
-        sum(b > e for b, e in zip(used_base, used_edited)), sum(e > b for b, e in zip(used_base, used_edited)),
-        decided.fail_p_value, math.inf, None, True, policy,
+        ability, sum(base[: decided.n]) / decided.n, sum(edited[: decided.n]) / decided.n, policy.tolerance, decided.n,
+        Outcome(decided.decision.value), decided.lower, decided.upper, sum(d < 0 for d in used), sum(d > 0 for d in used),
+        decided.fail_p_value, math.inf, None, sequential=True, policy=policy, higher_is_better=record.higher_is_better,
     )  # fmt: skip
 
 
-def holm_adjusted(p_values: Mapping[str, float]) -> dict[str, float]:
+# --- Holm over abilities ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GatedVerdict:
+    """What Holm's correction needs to know of one ability's verdict."""
+
+    outcome: Outcome
+    p_value: float  # H0: no drop beyond the tolerance (the FAIL test's p-value)
+    difference: float | None  # the change in the better direction (negative: worse); None when not known
+    tolerance: float
+    sequential: bool = False  # decided by early stopping
+
+    @classmethod
+    def of(cls, verdict: Verdict) -> GatedVerdict:
+        return cls(verdict.outcome, verdict.p_value, verdict.difference, verdict.tolerance, verdict.sequential)
+
+
+@dataclass(frozen=True)
+class HolmDecision:
+    """An ability's outcome after Holm's correction over all gated abilities, and its adjusted p-value."""
+
+    outcome: Outcome
+    adjusted_p_value: float
+
+
+def _holm_outcome(gated: GatedVerdict, adjusted_p_value: float, alpha: float, fail_rule: str) -> Outcome:
+    if gated.outcome is not Outcome.INCONCLUSIVE or gated.sequential or adjusted_p_value > alpha:
+        return gated.outcome
+    if fail_rule == "significant" and (gated.difference is None or gated.difference >= -gated.tolerance):
+        return gated.outcome  # the significant rule also needs the point drop beyond the tolerance
+    return Outcome.FAIL
+
+
+def holm_correct(gated: Mapping[str, GatedVerdict], alpha: float, fail_rule: str = "margin") -> dict[str, HolmDecision]:
+    """Holm's step-down over the abilities' FAIL p-values: an INCONCLUSIVE ability that Holm rejects becomes a FAIL.
+
+    Each ability already FAILed at ``alpha / k`` on its own (Holm's first step); this adds the later steps.  PASS
+    and FAIL stand, and so does a verdict reached by early stopping, whose anytime-valid p-value belongs to its own
+    stopping rule.  With ``fail_rule="significant"`` a FAIL also needs the point drop beyond the tolerance.
+    """
     from editguard import stats
 
-    return dict(stats.holm(p_values))
+    if fail_rule not in FAIL_RULES:
+        raise ValueError(f"fail_rule must be one of {', '.join(FAIL_RULES)}, got {fail_rule!r}")
+    adjusted = stats.holm({name: verdict.p_value for name, verdict in gated.items()})
+    return {
+        name: HolmDecision(_holm_outcome(verdict, adjusted[name], alpha, fail_rule), adjusted[name])
+        for name, verdict in gated.items()
+    }
 
 
 def failure_message(verdict: Verdict, *, dataset: str, baseline_file: str) -> str:
     """What a person reads when an ability regressed or could not be cleared: the numbers, then the remedy."""
+    direction = "" if verdict.higher_is_better else " (lower is better: a rise counts as a drop)"
     numbers = (
         f"edited {verdict.observed:.3f} vs baseline {verdict.baseline:.3f} on the same {verdict.n} examples "
-        f"({baseline_file}): difference {verdict.difference:+.3f}, interval [{verdict.lower:+.3f}, {verdict.upper:+.3f}], "
+        f"({baseline_file}): difference {verdict.difference:+.3f}{direction}, interval [{verdict.lower:+.3f}, {verdict.upper:+.3f}], "
         f"{verdict.negative_flips} examples got worse, {verdict.positive_flips} better"
     )
     if verdict.outcome is Outcome.FAIL:

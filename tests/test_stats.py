@@ -7,6 +7,8 @@ upper bound of the nominal rate.  benchmarks/stats_simulation.py runs the same s
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -16,12 +18,14 @@ from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
 from editguard import stats
-from editguard.metrics import micro_f1
-from editguard.stats import Decision, FailRule, OutcomeKind, PairedOutcomes
+from editguard.metrics import Analysis, Metric, OutcomeKind, get_metric, macro_recall, mean, micro_f1
+from editguard.stats import Decision, FailRule, PairedOutcomes
+from editguard.verdict import GatedVerdict, Outcome, holm_correct
 
 ALPHA = 0.05
 TOLERANCE = 0.05
 RANK = {Decision.FAIL: 0, Decision.INCONCLUSIVE: 1, Decision.PASS: 2}
+ACCURACY, ROUGE, ENTITY_F1 = get_metric("accuracy"), get_metric("rouge"), get_metric("entity_f1")
 
 
 def allowed_rate(rate: float, trials: int) -> float:
@@ -46,6 +50,26 @@ def paired_binary(
     return base, edited
 
 
+def gate(
+    abilities: Mapping[str, PairedOutcomes], alpha: float = ALPHA, rule: FailRule = FailRule.MARGIN
+) -> dict[str, stats.AbilityDecision]:
+    """What a run does with several abilities: each is decided alone, its FAIL bound at alpha / k (as xdist
+    workers do), then Holm's later steps over all of them (``verdict.holm_correct``, as the controller does)."""
+    level = alpha / max(1, len(abilities))
+    decided = {name: stats.decide_ability(name, paired, alpha, level, rule) for name, paired in abilities.items()}
+    gated = {
+        name: GatedVerdict(Outcome(result.decision.value), result.fail_p_value, result.difference, result.tolerance)
+        for name, result in decided.items()
+    }
+    holm = holm_correct(gated, alpha, rule.value)
+    return {
+        name: replace(
+            result, decision=Decision(holm[name].outcome.value), adjusted_fail_p_value=holm[name].adjusted_p_value
+        )
+        for name, result in decided.items()
+    }
+
+
 def binary_gate(
     rng: np.random.Generator,
     n: int,
@@ -54,10 +78,10 @@ def binary_gate(
     abilities: int = 1,
 ) -> dict[str, stats.AbilityDecision]:
     outcomes = {
-        f"ability{i}": PairedOutcomes(OutcomeKind.BINARY, *paired_binary(rng, n, *rates), TOLERANCE)
+        f"ability{i}": PairedOutcomes(ACCURACY, *paired_binary(rng, n, *rates), TOLERANCE)
         for i in range(abilities)
     }
-    return stats.gate_decisions(outcomes, alpha=ALPHA, rule=rule)
+    return gate(outcomes, alpha=ALPHA, rule=rule)
 
 
 def random_null_rates(rng: np.random.Generator, drop: float) -> tuple[float, float, float]:
@@ -127,11 +151,11 @@ def test_familywise_false_fails_over_eight_abilities_stay_within_alpha() -> None
         n = int(rng.integers(100, 401))
         outcomes = {
             f"ability{i}": PairedOutcomes(
-                OutcomeKind.BINARY, *paired_binary(rng, n, *random_null_rates(rng, TOLERANCE)), TOLERANCE
+                ACCURACY, *paired_binary(rng, n, *random_null_rates(rng, TOLERANCE)), TOLERANCE
             )
             for i in range(8)
         }
-        decisions = stats.gate_decisions(outcomes, alpha=ALPHA).values()
+        decisions = gate(outcomes, alpha=ALPHA).values()
         any_fail += any(decision.decision is Decision.FAIL for decision in decisions)
         any_unadjusted_fail += any(decision.fail_p_value <= ALPHA for decision in decisions)
     assert any_fail / trials <= allowed_rate(ALPHA, trials)
@@ -227,7 +251,7 @@ def test_few_changed_examples_use_worst_case_bounds_that_cover() -> None:
     covers = 0
     for _ in range(reps):
         base, edited, truth = rouge_like(rng, 200, 0.03, -3.0)
-        decision = stats.gate_decisions({"summary": PairedOutcomes(OutcomeKind.CONTINUOUS, base, edited, 0.05)})
+        decision = gate({"summary": PairedOutcomes(ROUGE, base, edited, 0.05)})
         covers += decision["summary"].lower <= truth
     assert covers / reps >= allowed_shortfall(1 - ALPHA, reps)
 
@@ -301,7 +325,7 @@ def test_confidence_sequence_matches_the_sequential_decision() -> None:
 def test_holm_adjusts_a_known_example() -> None:
     p_values = {"a": 0.01, "b": 0.04, "c": 0.03}
     assert stats.holm(p_values) == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06})
-    assert stats.holm_levels(p_values, 0.05) == pytest.approx({"a": 0.05 / 3, "b": 0.025, "c": 0.025})
+    assert step_down_levels(p_values, 0.05) == pytest.approx({"a": 0.05 / 3, "b": 0.025, "c": 0.025})
     assert stats.holm({"x": 0.6, "y": 0.7}) == {"x": 1.0, "y": 1.0}
     assert stats.holm({}) == {}
 
@@ -314,10 +338,23 @@ def test_holm_matches_bonferroni_for_one_hypothesis_and_rejects_all_when_all_sma
 p_value_maps = st.dictionaries(st.text("abcdefgh", min_size=1, max_size=3), st.floats(0, 1), min_size=1, max_size=8)
 
 
+def step_down_levels(p_values: Mapping[str, float], alpha: float) -> dict[str, float]:
+    """Holm's procedure as written (Holm 1979): test the smallest p at alpha/k, the next at alpha/(k-1), ... until
+    the first hypothesis kept, whose level the rest share; rejected exactly where p <= its level."""
+    levels: dict[str, float] = {}
+    level, stopped = alpha, False
+    for rank, name in enumerate(sorted(p_values, key=lambda name: (p_values[name], name))):
+        if not stopped:
+            level = alpha / (len(p_values) - rank)
+            stopped = p_values[name] > level
+        levels[name] = level
+    return levels
+
+
 @given(p_value_maps)
 def test_holm_is_monotone_capped_and_matches_its_levels(p_values: dict[str, float]) -> None:
     adjusted = stats.holm(p_values)
-    levels = stats.holm_levels(p_values, ALPHA)
+    levels = step_down_levels(p_values, ALPHA)
     order = sorted(p_values, key=lambda name: (p_values[name], name))
     assert [adjusted[name] for name in order] == sorted(adjusted[name] for name in order)
     for name, p in p_values.items():
@@ -403,14 +440,14 @@ def test_gate_never_worsens_as_all_tolerances_grow(abilities: list[tuple[int, in
     def decisions(tolerance: float) -> dict[str, Decision]:
         outcomes = {
             f"ability{i}": PairedOutcomes(
-                OutcomeKind.BINARY,
+                ACCURACY,
                 [1] * negative + [0] * positive + [1] * (n - negative - positive),
                 [0] * negative + [1] * positive + [1] * (n - negative - positive),
                 tolerance,
             )
             for i, (n, positive, negative) in enumerate(abilities)
         }
-        return {name: result.decision for name, result in stats.gate_decisions(outcomes).items()}
+        return {name: result.decision for name, result in gate(outcomes).items()}
 
     strict, lenient = decisions(0.05), decisions(0.05 + extra)
     assert all(RANK[strict[name]] <= RANK[lenient[name]] for name in strict)
@@ -422,13 +459,13 @@ def test_gate_never_worsens_as_all_tolerances_grow(abilities: list[tuple[int, in
 def test_gate_decisions_agree_with_their_p_values_and_report_what_is_needed() -> None:
     rng = np.random.default_rng(12)
     outcomes = {
-        "sentiment": PairedOutcomes(OutcomeKind.BINARY, *paired_binary(rng, 300, 0.8, 0.02, 0.02), 0.05),
-        "nli": PairedOutcomes(OutcomeKind.BINARY, *paired_binary(rng, 300, 0.6, 0.25, 0.02), 0.05),
-        "closed_qa": PairedOutcomes(OutcomeKind.BINARY, *paired_binary(rng, 150, 0.5, 0.06, 0.03), 0.05),
-        "summarization": PairedOutcomes(OutcomeKind.CONTINUOUS, *rouge_like(rng, 200, 0.5, -0.5)[:2], 0.05),
-        "ner": PairedOutcomes(OutcomeKind.COUNTS, *entity_counts(rng, 200, 0.05, 0.0)[:2], 0.05),
+        "sentiment": PairedOutcomes(ACCURACY, *paired_binary(rng, 300, 0.8, 0.02, 0.02), 0.05),
+        "nli": PairedOutcomes(ACCURACY, *paired_binary(rng, 300, 0.6, 0.25, 0.02), 0.05),
+        "closed_qa": PairedOutcomes(ACCURACY, *paired_binary(rng, 150, 0.5, 0.06, 0.03), 0.05),
+        "summarization": PairedOutcomes(ROUGE, *rouge_like(rng, 200, 0.5, -0.5)[:2], 0.05),
+        "ner": PairedOutcomes(ENTITY_F1, *entity_counts(rng, 200, 0.05, 0.0)[:2], 0.05),
     }
-    decisions = stats.gate_decisions(outcomes)
+    decisions = gate(outcomes)
     assert list(decisions) == list(outcomes)
     assert decisions["sentiment"].decision is Decision.PASS
     assert decisions["nli"].decision is Decision.FAIL
@@ -447,11 +484,11 @@ def test_gate_decisions_agree_with_their_p_values_and_report_what_is_needed() ->
 def test_gate_decisions_do_not_depend_on_the_order_of_abilities() -> None:
     rng = np.random.default_rng(13)
     outcomes = {
-        name: PairedOutcomes(OutcomeKind.CONTINUOUS, *rouge_like(rng, 150, 0.6, -1.0)[:2], 0.05)
+        name: PairedOutcomes(ROUGE, *rouge_like(rng, 150, 0.6, -1.0)[:2], 0.05)
         for name in ("one", "two", "three")
     }
-    forward = stats.gate_decisions(outcomes)
-    backward = stats.gate_decisions(dict(reversed(outcomes.items())))
+    forward = gate(outcomes)
+    backward = gate(dict(reversed(outcomes.items())))
     assert all(forward[name] == backward[name] for name in outcomes)
 
 
@@ -475,6 +512,39 @@ def test_micro_f1_aggregate_matches_the_metric() -> None:
     counts: list[float | list[float]] = [[1.0, 2.0, 2.0], [0.0, 1.0, 0.0], [3.0, 3.0, 4.0], [0.0, 0.0, 0.0]]
     assert stats.MICRO_F1(counts) == pytest.approx(micro_f1(counts))
     assert stats.MICRO_F1([[0, 0, 0]]) == 1.0
+
+
+def test_the_fast_path_is_chosen_for_the_aggregates_it_knows() -> None:
+    assert stats.vectorised(get_metric("entity_f1").aggregate) is stats.MICRO_F1
+    assert stats.vectorised(get_metric("rouge").aggregate) is stats.MEAN
+    assert stats.vectorised(macro_recall) is macro_recall
+
+
+def test_another_counts_aggregate_is_bootstrapped_as_itself() -> None:
+    """The study's macro recall over (found, gold) pairs per type: its own aggregate, and flips per sentence."""
+    rng = np.random.default_rng(18)
+    gold = rng.integers(0, 3, (200, 3))
+    found = rng.binomial(gold, 0.8)
+    lost = np.where(rng.random((200, 1)) < 0.3, rng.binomial(found, 0.5), found)
+    base: list[Any] = np.stack([found, gold], axis=2).reshape(200, 6).astype(float).tolist()
+    edited: list[Any] = np.stack([lost, gold], axis=2).reshape(200, 6).astype(float).tolist()
+    result = stats.decide_ability("ner", PairedOutcomes(get_metric("study_entity_recall"), base, edited, 0.05), resamples=300)
+    assert result.base_score == pytest.approx(macro_recall(base)) and result.edited_score == pytest.approx(macro_recall(edited))
+    assert result.difference == pytest.approx(result.edited_score - result.base_score)
+    assert result.lower <= result.difference <= result.upper and result.positive_flips == 0
+    assert 0 < result.negative_flips == sum(macro_recall([e]) < macro_recall([b]) for b, e in zip(base, edited))
+
+
+def test_lower_is_better_decides_on_the_swapped_difference() -> None:
+    error_rate = Metric("error_rate", "wrong answers", mean, OutcomeKind.BINARY, Analysis.SCORE_INTERVAL, False)
+    base, edited = paired_binary(np.random.default_rng(19), 300, 0.3, 0.02, 0.12)  # errors rise by about 0.1
+    lower = stats.decide_ability("qa", PairedOutcomes(error_rate, base, edited, 0.05))
+    swapped = stats.decide_ability("qa", PairedOutcomes(ACCURACY, edited, base, 0.05))
+    assert (lower.base_score, lower.edited_score) == (swapped.edited_score, swapped.base_score)
+    assert lower.difference == swapped.difference == pytest.approx(lower.base_score - lower.edited_score)
+    assert (lower.decision, lower.lower, lower.upper) == (Decision.FAIL, swapped.lower, swapped.upper)
+    assert (lower.negative_flips, lower.positive_flips) == (swapped.negative_flips, swapped.positive_flips)
+    assert lower.negative_flips > lower.positive_flips
 
 
 def test_bootstrap_is_seeded_and_fast() -> None:
@@ -553,9 +623,9 @@ def test_no_examples_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="no examples"):
         stats.paired_bootstrap([], [])
     with pytest.raises(ValueError, match="no examples"):
-        stats.gate_decisions({"empty": PairedOutcomes(OutcomeKind.BINARY, [], [], 0.05)})
+        gate({"empty": PairedOutcomes(ACCURACY, [], [], 0.05)})
     with pytest.raises(ValueError, match="no examples"):
-        stats.gate_decisions({"empty": PairedOutcomes(OutcomeKind.CONTINUOUS, [], [], 0.05)})
+        gate({"empty": PairedOutcomes(ROUGE, [], [], 0.05)})
     with pytest.raises(ValueError, match="no examples"):
         stats.sequential_gate([], 0.05)
     with pytest.raises(ValueError, match="no examples"):
@@ -568,7 +638,7 @@ def test_bad_inputs_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="0 and 1"):
         stats.paired_summary([1, 0.5], [1, 0])
     with pytest.raises(ValueError, match="alpha"):
-        stats.gate_decisions({}, alpha=0.7)
+        stats.decide_ability("qa", PairedOutcomes(ACCURACY, [1], [1], 0.05), alpha=0.7)
     with pytest.raises(ValueError, match="tolerance"):
         stats.decide(-0.1, 0.1, 0.0, -0.01)
     with pytest.raises(ValueError, match=r"\[-1, 1\]"):
@@ -582,10 +652,10 @@ def test_identical_outcomes_pass_with_an_honest_nonzero_width() -> None:
     interval = stats.paired_difference_interval(outcomes, outcomes)
     assert interval.point == 0.0
     assert -0.05 < interval.lower < -0.005 and 0.005 < interval.upper < 0.05
-    result = stats.gate_decisions({"qa": PairedOutcomes(OutcomeKind.BINARY, outcomes, outcomes, 0.05)})["qa"]
+    result = gate({"qa": PairedOutcomes(ACCURACY, outcomes, outcomes, 0.05)})["qa"]
     assert result.decision is Decision.PASS and result.mcnemar_p_value == 1.0
     scores = list(np.linspace(0, 1, 200))
-    summary = stats.gate_decisions({"rouge": PairedOutcomes(OutcomeKind.CONTINUOUS, scores, scores, 0.05)})["rouge"]
+    summary = gate({"rouge": PairedOutcomes(ROUGE, scores, scores, 0.05)})["rouge"]
     assert summary.decision is Decision.PASS and summary.lower < 0 < summary.upper
 
 
@@ -596,7 +666,7 @@ def test_all_discordant_outcomes() -> None:
     assert gained.point == gained.upper == 1.0 and gained.lower > 0.8
     both_ways = stats.paired_difference_interval([1, 0] * 25, [0, 1] * 25)
     assert both_ways.point == 0.0 and both_ways.lower < -0.2 and both_ways.upper > 0.2
-    result = stats.gate_decisions({"qa": PairedOutcomes(OutcomeKind.BINARY, [1] * 50, [0] * 50, 0.05)})["qa"]
+    result = gate({"qa": PairedOutcomes(ACCURACY, [1] * 50, [0] * 50, 0.05)})["qa"]
     assert result.decision is Decision.FAIL and result.negative_flips == 50
 
 
