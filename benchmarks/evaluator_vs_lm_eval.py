@@ -41,7 +41,8 @@ LM_EVAL_BATCH_SIZES = (1, 8, 32)
 def prepare(abilities: list[str], limit: int | None, data: dict[str, str], out: Path, cache_dir: Path) -> dict[str, Any]:
     """Write each ability's rendered examples as JSONL plus an lm-eval task YAML; return the facts needed later."""
     from editguard.models import load_model
-    from editguard.session import _render, sample
+    from editguard.stages.examples import sample
+    from editguard.stages.scoring import render_prompt
     from editguard.tasks import get_task
     from editguard.tasks.sources import load_records, parse_data_source
 
@@ -53,7 +54,7 @@ def prepare(abilities: list[str], limit: int | None, data: dict[str, str], out: 
         examples = sample(task.examples(load_records(ability, parse_data_source(data.get(ability, "probe")))), limit)
         chat = task.chat and bool(getattr(loaded.tokenizer, "chat_template", None))
         rows = [
-            {"id": e.id, "prompt": _render(e.prompt, loaded.tokenizer, chat), "choices": list(e.choices), "gold": e.gold or 0}
+            {"id": e.id, "prompt": render_prompt(e.prompt, loaded.tokenizer, chat), "choices": list(e.choices), "gold": e.gold or 0}
             for e in examples
         ]
         data_file = out / f"{ability}.jsonl"

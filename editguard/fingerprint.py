@@ -38,3 +38,16 @@ def fingerprint_chunks(chunks: Iterable[bytes | str]) -> str:
 def combine(*parts: str) -> str:
     """Digest of several digests (order matters)."""
     return fingerprint_chunks(parts)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that decide a result (recorded in baselines and cache keys)."""
+    import platform
+    from contextlib import suppress
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for package in ("editguard", "torch", "transformers", "easyeditor"):
+        with suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    return versions

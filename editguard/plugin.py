@@ -139,7 +139,7 @@ def score_ability(editguard: Any) -> Callable[..., Any]:
 @pytest.fixture
 def ability_baseline(editguard: Any) -> Callable[[str], Any]:
     """``ability_baseline(ability)`` -> the stored ``Baseline``; fails the test when missing or stale."""
-    from editguard.session import GateProblem
+    from editguard.errors import GateProblem
 
     def baseline(ability: str) -> Any:
         __tracebackhide__ = True

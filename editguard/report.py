@@ -6,15 +6,15 @@ plain dicts in the test report's ``user_properties``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from editguard import atomic
 from editguard.metrics import METRICS
 from editguard.verdict import GatedVerdict, Outcome, holm_correct
-
-from editguard import atomic
 
 PROPERTY = "editguard"
 
@@ -65,6 +65,60 @@ class Row:
     def from_dict(cls, record: Mapping[str, Any]) -> Row:
         fields = cls.__dataclass_fields__
         return cls(**{key: value for key, value in record.items() if key in fields})
+
+
+# ----------------------------------------------------------------------------- rows from the stages' results
+
+
+def problem_row(ability: str, dataset: str, problem: str, *, metric: str = "", chance: float | None = None) -> Row:
+    """The gate could not check this ability: the row carries the sentence that says why."""
+    return Row(ability, dataset, "error", note=problem, metric=metric, chance=chance)
+
+
+def recorded_row(task: Any, baseline: Any, path: Path, cached: int) -> Row:
+    """A baseline was recorded (``--editguard-update-baselines``)."""
+    return Row(
+        task.name, task.dataset, "recorded", baseline=baseline.score, n=baseline.n, note=f"wrote {path}",
+        metric=task.metric, chance=task.chance, unparsed=baseline.unparsed / baseline.n if baseline.n else 0.0, cached=cached,
+    )  # fmt: skip
+
+
+def verdict_row(task: Any, verdict: Any, edit: Any, **measured: Any) -> Row:
+    """An ability's verdict (``verdict.Verdict``) on an edit (``stages.edits.EditInfo``).
+
+    ``measured`` holds what the stages measured beside the verdict: unparsed, cached, available, jitter,
+    variant, curve.
+    """
+    return Row(
+        task.name, task.dataset, verdict.outcome.value, baseline=verdict.baseline, edited=verdict.observed,
+        tolerance=verdict.tolerance, n=verdict.n, edit=edit.description, edit_reused=edit.reused, metric=task.metric,
+        chance=task.chance, lower=_finite(verdict.lower), upper=_finite(verdict.upper),
+        negative_flips=verdict.negative_flips, positive_flips=verdict.positive_flips, p_value=verdict.p_value,
+        minimum_detectable_drop=_finite(verdict.minimum_detectable_drop), examples_needed=verdict.examples_needed,
+        sequential=verdict.sequential, passed=verdict.passed, **measured,
+    )  # fmt: skip
+
+
+def quality_row(measured: Sequence[tuple[str, Any]], minimum: float, requests: int) -> tuple[Row, list[str]]:
+    """The edit-quality row, and one line per gated edit that did not take (reliability below ``minimum``,
+    or a request at 0)."""
+    failures, summary = [], {}
+    for label, quality in measured:
+        summary[label] = quality.as_dict()
+        reliability = quality.reliability
+        zero = [i + 1 for i, r in enumerate(quality.per_request) if r.reliability == 0]
+        if reliability is not None and (reliability < minimum or zero):
+            failures.append(f"{label}: reliability {reliability:.2f}" + (f" (requests {zero} did not take at all)" if zero else ""))
+    worst = min((q.reliability for _, q in measured if q.reliability is not None), default=None)
+    row = Row(
+        "edit_quality", "edit requests", "fail" if failures else "pass", edited=worst, metric="reliability",
+        tolerance=minimum, n=requests, quality=summary, passed=not failures,
+    )  # fmt: skip
+    return row, failures
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _number(value: float | None, signed: bool = False) -> str:

@@ -170,13 +170,9 @@ def entity_counts(gold_tags: Sequence[str], predicted_tags: Sequence[str]) -> tu
 
 def entity_f1(counts: Iterable[Sequence[int]]) -> float:
     """Micro F1 from per-sentence (tp, predicted, gold) counts; 1.0 when there are no entities at all."""
-    true_positives = predicted = gold = 0
-    for tp, n_predicted, n_gold in counts:
-        true_positives, predicted, gold = true_positives + tp, predicted + n_predicted, gold + n_gold
-    if predicted + gold == 0:
-        return 1.0  # nothing to find and nothing found is a perfect answer, not an undefined one
-    # Equal to 2PR/(P+R), written so that P or R being 0/0 needs no special case.
-    return 2 * true_positives / (predicted + gold)
+    from editguard.metrics import micro_f1
+
+    return micro_f1([[float(value) for value in count] for count in counts])
 
 
 def _find_run(tokens: Sequence[str], free: Sequence[bool], mention: str) -> tuple[int, int] | None:

@@ -103,21 +103,21 @@ def test_rome_on_the_tiny_model_changes_only_the_edited_layer(tiny: Any, tmp_pat
 
 def test_rome_edits_the_embedded_default_and_the_edits_take(smollm2: Any, cache_dir: Path) -> None:
     """The demo edits on SmolLM2 (the run the gate makes, cached for the lifecycle tests)."""
+    from editguard.editing.delta import applied
     from editguard.settings import Settings
-    from editguard.session import Session
+    from editguard.stages.edits import Edits
 
-    session = Session(Settings(cache_dir=cache_dir, device="cpu"))
-    session.__dict__["base"] = smollm2  # reuse the loaded model
-    delta, info = session.edit
+    edit = Edits(Settings(cache_dir=cache_dir, device="cpu"), lambda: smollm2).primary  # the loaded model, reused
+    delta, info = edit.delta, edit.info
     assert delta.changed_parameters == ("model.layers.4.mlp.down_proj.weight",)
     assert weights_fingerprint(smollm2.model) == smollm2.fingerprint
     assert info.rewrite_success == 1.0, info.metrics
     requests = load_requests("demo")
-    with session.edited() as edited:
+    with applied(smollm2.model, delta):
         for request in requests:
-            ids = edited.tokenizer(request.prompt, return_tensors="pt")
-            output = edited.model.generate(**ids, max_new_tokens=4, do_sample=False, pad_token_id=edited.tokenizer.pad_token_id)
-            assert request.target_new in edited.tokenizer.decode(output[0, ids["input_ids"].shape[1]:])
+            ids = smollm2.tokenizer(request.prompt, return_tensors="pt")
+            output = smollm2.model.generate(**ids, max_new_tokens=4, do_sample=False, pad_token_id=smollm2.tokenizer.pad_token_id)
+            assert request.target_new in smollm2.tokenizer.decode(output[0, ids["input_ids"].shape[1]:])
     assert weights_fingerprint(smollm2.model) == smollm2.fingerprint
     logging.getLogger(__name__).info("demo edit: %s", info)
 

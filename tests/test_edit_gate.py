@@ -28,11 +28,11 @@ def _rows(path: Path) -> dict[str, Any]:
 
 def test_checkpoint_delta_file_and_in_process_edits_give_the_same_verdicts(project: pytest.Pytester, smollm2: Any, cache_dir: Path) -> None:
     from editguard.editing.delta import applied
-    from editguard.session import Session
     from editguard.settings import Settings
+    from editguard.stages.edits import Edits
 
     project.runpytest_inprocess(*GATE, "--editguard-report", "in_process.json").assert_outcomes(passed=3)
-    delta, _ = Session(Settings(model="smollm2", device="cpu", cache_dir=cache_dir)).edit
+    delta = Edits(Settings(model="smollm2", device="cpu", cache_dir=cache_dir), lambda: smollm2).primary.delta
     delta.save(project.path / "edit.safetensors")
     with applied(smollm2.model, delta):
         smollm2.model.save_pretrained(project.path / "edited-checkpoint", safe_serialization=True)

@@ -129,17 +129,17 @@ def test_embedded_default_is_exact_across_batch_sizes_and_orders(smollm2: Any, a
     """One ability of each kind on the real model: identical outcomes, log-likelihoods within 1e-4."""
     import random
 
-    from editguard.session import _score_choices, _score_generations, sample
+    from editguard.stages.examples import sample
+    from editguard.stages.scoring import score_examples
     from editguard.tasks import get_task
     from editguard.tasks.sources import load_records, parse_data_source
 
     task = get_task(ability, "default")
     chosen = sample(task.examples(load_records(ability, parse_data_source("probe"))), 16)
-    scorer = _score_choices if task.kind == "choice" else _score_generations
-    runs = [scorer(task, chosen, Evaluator(smollm2.model, smollm2.tokenizer, max_batch=size)) for size in BATCH_SIZES]
+    runs = [score_examples(task, chosen, Evaluator(smollm2.model, smollm2.tokenizer, max_batch=size)) for size in BATCH_SIZES]
     shuffled = list(chosen)
     random.Random(0).shuffle(shuffled)
-    runs.append(scorer(task, shuffled, Evaluator(smollm2.model, smollm2.tokenizer, max_batch=8)))
+    runs.append(score_examples(task, shuffled, Evaluator(smollm2.model, smollm2.tokenizer, max_batch=8)))
     outcomes = [{key: result.outcome for key, result in run.items()} for run in runs]
     assert outcomes[0] == outcomes[1] == outcomes[2] == outcomes[3]
     if task.kind == "choice":

@@ -1,0 +1,195 @@
+"""The edits stage: the edited models a gate checks, each a weight delta over the base, with its origin.
+
+One ``EditVariant`` per gated edited model: the whole edit set (sequential or batch), or one per request
+(``single`` mode), or an edited model made elsewhere (``--editguard-edited``).  Computed edits come from
+the edit cache (``editing/cache.py``) or EasyEdit; RECT (``--editguard-rect``) is applied to each delta.
+With ``--editguard-edit-counts`` the stage also gives the delta after each count of edits (the curve).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from editguard.errors import GateProblem
+from editguard.fingerprint import library_versions
+from editguard.settings import Settings
+
+
+@dataclass(frozen=True)
+class EditInfo:
+    description: str  # e.g. "3 ROME edits (sequential) from demo edits (cache key ...)"
+    reused: bool | None  # read from the cache / computed now / None: made elsewhere
+    seconds: float  # time the edit took when it was computed
+    changed_parameters: tuple[str, ...]
+    metrics: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def rewrite_success(self) -> float | None:
+        values = [m["post"]["rewrite_acc"][0] for m in self.metrics if m.get("post", {}).get("rewrite_acc")]
+        return sum(values) / len(values) if values else None
+
+
+@dataclass(frozen=True)
+class EditVariant:
+    """One edited model the gate checks: base + ``delta``."""
+
+    label: str  # "all", "edit 2" (single mode), "edited" (made elsewhere)
+    delta: Any  # editing.delta.WeightDelta, RECT applied when asked
+    info: EditInfo
+    requests: tuple[Any, ...] = ()  # the edit requests it applies (none for an edited model made elsewhere)
+
+
+class Edits:
+    """Edit requests, hyper-parameters, the gated variants and the edit-count curve of one run."""
+
+    def __init__(self, settings: Settings, base: Callable[[], Any]):
+        self.settings = settings
+        self._base = base
+
+    @property
+    def base(self) -> Any:
+        return self._base()
+
+    @cached_property
+    def requests(self) -> tuple[Any, ...]:
+        from editguard.editing.requests import load_requests
+
+        return tuple(load_requests(self.settings.edits))
+
+    @cached_property
+    def hparams(self) -> dict[str, Any]:
+        from editguard.editing.easyedit import resolve_hparams
+
+        base = self.base
+        return resolve_hparams(self.settings.method, base.model.config, self.settings.hparams, base.device)
+
+    @property
+    def primary(self) -> EditVariant:
+        """The gated edit (in single mode: the first request's)."""
+        return self.variants[0]
+
+    @cached_property
+    def variants(self) -> list[EditVariant]:
+        """Every edited model the gate checks: one, or one per request in single mode."""
+        if self.settings.edited is not None:
+            return [self._external()]
+        requests = self.requests
+        if self.settings.mode == "single":
+            return [self._computed(f"edit {i + 1}", requests[i : i + 1], "sequential", of=len(requests)) for i in range(len(requests))]
+        if self.settings.edit_counts:
+            self.curve_deltas  # noqa: B018 -- one editing run for the curve also yields the full edit (cached)
+        return [self._computed("all", requests, self.settings.mode)]
+
+    def _external(self) -> EditVariant:
+        from editguard.editing.external import load_edited
+
+        source = self.settings.edited
+        assert source is not None
+        delta = load_edited(source, self.base.model)
+        description = f"edited model {source} ({len(delta.changed_parameters)} changed tensors)"
+        return EditVariant("edited", self.regularized(delta), EditInfo(description, None, 0.0, delta.changed_parameters))
+
+    def _computed(self, label: str, requests: Sequence[Any], mode: str, of: int | None = None) -> EditVariant:
+        from editguard.editing.cache import cached_edit
+        from editguard.editing.easyedit import compute_edit
+
+        base = self.base
+
+        def compute() -> Any:
+            return compute_edit(
+                base.model, base.tokenizer, list(requests), self.hparams, mode=mode,
+                cache_dir=self.settings.cache_dir, model_fingerprint=base.fingerprint,
+            )  # fmt: skip
+
+        cached = self.guarded(lambda: cached_edit(self.settings.cache_dir, self._material(requests, mode), compute))
+        info = self._info(cached, len(requests), mode, f"{label} of {of}" if of else None)
+        return EditVariant(label, self.regularized(cached.outcome.delta), info, tuple(requests))
+
+    def _material(self, requests: Sequence[Any], mode: str, count: int | None = None) -> dict[str, Any]:
+        """What decides a computed edit: the edit cache's key material."""
+        hparams = self.hparams
+        material = {
+            "base": self.base.fingerprint,
+            "method": hparams["alg_name"],
+            "hparams": {key: value for key, value in hparams.items() if key != "device"},
+            "requests": [request.as_dict() for request in requests],
+            "easyeditor": library_versions().get("easyeditor"),
+        }
+        if mode != "sequential" or count is not None:  # the original key for the default mode is kept
+            material.update(mode=mode, count=count)
+        return material
+
+    def _info(self, cached: Any, count: int, mode: str, label: str | None) -> EditInfo:
+        source = "demo edits" if self.settings.edits == "demo" else self.settings.edits
+        what = f"{count} {self.hparams['alg_name']} edits ({mode}) from {source}"
+        if label:
+            what = f"{label}: {what}"
+        if self.settings.rect is not None:
+            what += f", RECT keeping {self.settings.rect:.0%}"
+        outcome = cached.outcome
+        return EditInfo(f"{what} (cache key {cached.key})", cached.reused, outcome.seconds, outcome.delta.changed_parameters, outcome.metrics)
+
+    def regularized(self, delta: Any) -> Any:
+        """``delta`` with RECT applied (``--editguard-rect``), or as it is."""
+        from editguard.editing.rect import regularize
+
+        keep = self.settings.rect
+        return delta if keep is None else regularize(delta, self.base.model, keep)
+
+    def guarded(self, run: Callable[[], Any]) -> Any:
+        """An edit that cannot be made is a GateProblem naming the method and what to change."""
+        from editguard.editing.easyedit import EditError
+        from editguard.editing.quality import UnchangedWeights
+
+        try:
+            return run()
+        except (EditError, UnchangedWeights) as error:
+            raise GateProblem(f"the {self.settings.method} edit failed: {error}") from None
+
+    @cached_property
+    def curve_deltas(self) -> dict[int, Any]:
+        """The accumulated (sequential) or batched delta after each count of --editguard-edit-counts, unregularised."""
+        from editguard.editing.cache import cached_edit
+        from editguard.editing.modes import check_counts, edit_deltas
+
+        base, mode, requests = self.base, self.settings.mode, self.requests
+        counts = self.guarded(lambda: check_counts(self.settings.edit_counts, len(requests)))
+        computed: dict[int, Any] = {}
+
+        def all_counts() -> dict[int, Any]:
+            if not computed:
+                computed.update(edit_deltas(
+                    mode, base.model, base.tokenizer, list(requests), self.hparams, counts,
+                    cache_dir=self.settings.cache_dir, model_fingerprint=base.fingerprint,
+                ))  # fmt: skip
+            return computed
+
+        def delta_after(count: int) -> Any:
+            # the full count is the gated edit itself: the same cache entry
+            material = self._material(requests[:count] if mode == "batch" else requests, mode, None if count == len(requests) else count)
+            return self.guarded(lambda: cached_edit(self.settings.cache_dir, material, lambda: all_counts()[count])).outcome.delta
+
+        return {count: delta_after(count) for count in counts}
+
+    @cached_property
+    def curve_series(self) -> dict[str, dict[int, Any]]:
+        """Series name -> edit count -> delta: unregularised and (with --editguard-rect) with RECT, made once."""
+        series = {"plain": dict(self.curve_deltas)}
+        if self.settings.rect is not None:
+            series[f"RECT {self.settings.rect:.0%}"] = {count: self.regularized(d) for count, d in self.curve_deltas.items()}
+        return series
+
+    def quality(self) -> list[tuple[str, Any]]:
+        """EasyEdit's reliability, generalisation, locality and portability of every gated edit, on its requests."""
+        from editguard.editing.quality import edit_quality
+
+        base = self.base
+
+        def measured(variant: EditVariant) -> Any:
+            return self.guarded(lambda: edit_quality(base.model, base.tokenizer, variant.requests, variant.delta))
+
+        gated = self.variants if self.settings.mode == "single" else self.variants[:1]
+        return [(variant.label, measured(variant)) for variant in gated]

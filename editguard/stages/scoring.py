@@ -1,0 +1,177 @@
+"""The scoring stage: per-example results of the base model, or of the base plus a weight delta.
+
+Results come from memory, then from the on-disk output cache (``outputs.py``), and only what neither
+holds is scored, by the evaluator (``evaluator.py``), with the delta applied in place and reverted
+exactly afterwards.  How an ability is scored depends on its kind: the log-likelihood of answer choices
+(``score_choices``) or greedy generation and the task's scorer (``score_generations``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import Any
+
+from editguard.stages.examples import Examples, sample_order
+from editguard.fingerprint import combine, library_versions
+from editguard.metrics import ExampleResult, Score
+from editguard.outputs import OutputCache
+from editguard.settings import Settings
+from editguard.tasks import Example, Task
+
+
+class Scoring:
+    """Scores of one base model and the deltas applied to it; ``base`` loads the model on first use."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        examples: Examples,
+        base: Callable[[], Any],
+        *,
+        progress: bool = True,
+        scorer: Callable[[Task, Sequence[Example], Any], dict[str, ExampleResult]] | None = None,
+    ):
+        self.settings = settings
+        self.examples = examples
+        self._base = base
+        self.progress = progress
+        self._scorer = scorer or score_examples  # how examples are scored with an evaluator (a test may pass its own)
+        self._results: dict[tuple[str, str], dict[str, ExampleResult]] = {}  # (ability, model) -> results
+        self._from_cache: dict[tuple[str, str], set[str]] = {}
+        self.cached_counts: dict[tuple[str, bool], int] = {}  # (ability, edited) -> results the cache served
+
+    @property
+    def base(self) -> Any:
+        return self._base()
+
+    def score(self, task: Task, examples: Sequence[Example], delta: Any = None) -> Score:
+        """The score of the base (``delta=None``) or of base + ``delta`` on ``examples``."""
+        return Score.from_results(task.name, task.metric, self.results(task, examples, delta))
+
+    def results(self, task: Task, examples: Sequence[Example], delta: Any = None) -> dict[str, ExampleResult]:
+        """Per-example results, from memory, then the output cache, scoring only what neither holds."""
+        material = self.material(task, delta)
+        known = self._known(task, material)
+        key = (task.name, material["model"])
+        served = self._from_cache[key] & {example.id for example in examples}
+        counted = (task.name, delta is not None)
+        self.cached_counts[counted] = max(self.cached_counts.get(counted, 0), len(served))
+        missing = [example for example in examples if example.id not in known]
+        if missing:
+            scored = self._score_now(task, missing, delta)
+            known.update(scored)
+            self.outputs.store(material, scored)
+        return {example.id: known[example.id] for example in examples}
+
+    def _known(self, task: Task, material: dict[str, Any]) -> dict[str, ExampleResult]:
+        key = (task.name, material["model"])
+        if key not in self._results:
+            self._results[key] = self.outputs.load(material)
+            self._from_cache[key] = set(self._results[key])
+        return self._results[key]
+
+    def _score_now(self, task: Task, examples: list[Example], delta: Any) -> dict[str, ExampleResult]:
+        from editguard.editing.delta import applied
+
+        with applied(self.base.model, delta) if delta is not None else contextlib.nullcontext():
+            return self._scorer(task, examples, self.evaluator())
+
+    def unparsed_rate(self, task: Task, examples: Sequence[Example], delta: Any = None) -> float:
+        """Share of ``examples`` already scored whose output could not be parsed."""
+        results = self._results.get((task.name, self.material(task, delta)["model"]), {})
+        ids = [example.id for example in examples if example.id in results]
+        return sum(not results[i].parsed for i in ids) / len(ids) if ids else 0.0
+
+    def noise_floor(self, task: Task, examples: Sequence[Example]) -> int:
+        """Examples whose base outcome changes when re-scored with batch size 1 in a shuffled order (should be 0)."""
+        reference = self.results(task, examples)
+        shuffled = sorted(examples, key=sample_order)
+        again = score_examples(task, shuffled, self.evaluator(max_batch=1))
+        return sum(again[e.id].outcome != reference[e.id].outcome for e in examples)
+
+    @cached_property
+    def outputs(self) -> OutputCache:
+        return OutputCache(self.settings.cache_dir, read=not self.settings.rescore)
+
+    def material(self, task: Task, delta: Any = None) -> dict[str, Any]:
+        """What decides a model's results on an ability: the output cache's key material."""
+        base = self.base.fingerprint
+        return {
+            "ability": task.name,
+            "protocol": task.protocol,
+            "task": self.examples.fingerprint(task),
+            "model": base if delta is None else combine(base, delta.fingerprint),
+            "evaluator": self.evaluator_settings,
+        }
+
+    @cached_property
+    def evaluator_settings(self) -> dict[str, Any]:
+        from editguard.evaluator import EVALUATOR_VERSION
+
+        versions = library_versions()
+        return {
+            "version": EVALUATOR_VERSION,
+            "dtype": str(self.base.model.dtype),
+            "device": str(self.base.device).partition(":")[0],
+            "torch": versions.get("torch"),
+            "transformers": versions.get("transformers"),
+        }
+
+    def evaluator(self, max_batch: int | None = None) -> Any:
+        from editguard.evaluator import DEFAULT_MAX_BATCH, Evaluator
+
+        batch = max_batch or self.settings.batch_size or DEFAULT_MAX_BATCH
+        progress = self.progress and max_batch is None
+        return Evaluator(self.base.model, self.base.tokenizer, max_batch=batch, progress=progress)
+
+
+# ----------------------------------------------------------------------------- scoring by kind
+
+
+def score_examples(task: Task, examples: Sequence[Example], evaluator: Any) -> dict[str, ExampleResult]:
+    """Score ``examples`` of ``task`` with ``evaluator``, by the task's kind."""
+    scorer = score_choices if task.kind == "choice" else score_generations
+    return scorer(task, examples, evaluator)
+
+
+def score_choices(task: Task, examples: Sequence[Example], evaluator: Any) -> dict[str, ExampleResult]:
+    """Pick the continuation with the highest log-likelihood (per token when length-normalised)."""
+    from editguard.evaluator import LoglikelihoodRequest
+    from editguard.scorers import reciprocal_rank
+
+    requests = [LoglikelihoodRequest(e.prompt, choice) for e in examples for choice in e.choices]
+    scored = iter(evaluator.loglikelihood_with_lengths(requests))
+    results = {}
+    for example in examples:
+        pairs = [next(scored) for _ in example.choices]
+        scores = [total / length if task.length_normalized else total for total, length in pairs]
+        predicted = max(range(len(scores)), key=lambda index: (scores[index], -index))
+        outcome = 1.0 if predicted == example.gold else 0.0
+        results[example.id] = ExampleResult(outcome, reciprocal_rank=reciprocal_rank(scores, int(example.gold or 0)))
+    return results
+
+
+def score_generations(task: Task, examples: Sequence[Example], evaluator: Any) -> dict[str, ExampleResult]:
+    """Generate greedily for every prompt of every example, then let the task score the outputs."""
+    from editguard.evaluator import GenerationRequest
+
+    chat = task.chat and bool(getattr(evaluator.tokenizer, "chat_template", None))
+    requests = [
+        GenerationRequest(render_prompt(prompt, evaluator.tokenizer, chat), task.max_new_tokens, task.stop, not chat)
+        for example in examples
+        for prompt in example.prompts
+    ]
+    outputs = iter(evaluator.generate(requests))
+    grouped = [[next(outputs) for _ in example.prompts] for example in examples]
+    scored = task.score_outputs(examples, grouped)
+    return {example.id: ExampleResult(result.outcome, result.parsed) for example, result in zip(examples, scored)}
+
+
+def render_prompt(prompt: str, tokenizer: Any, chat: bool) -> str:
+    """The prompt as the model reads it: wrapped in its chat template when the task asks for one."""
+    if not chat:
+        return prompt
+    messages = [{"role": "user", "content": prompt}]
+    return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))

@@ -1,0 +1,95 @@
+"""The verdicts stage: the paired verdict of each edited model against the stored baseline.
+
+For each ability: the verdict of every gated variant (the worst one counts), decided on the run's whole
+sample or, with early stopping, a chunk at a time in a seeded order; and, with ``--editguard-edit-counts``,
+the verdict after each count of edits.  Holm's correction over abilities is applied on the controller,
+once every ability has its verdict (``verdict.holm_correct`` through ``report.with_holm``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from editguard.baselines import Baseline
+from editguard.settings import Settings
+from editguard.stages.baselines import Baselines
+from editguard.stages.edits import Edits, EditVariant
+from editguard.stages.examples import Examples, sample_order
+from editguard.stages.scoring import Scoring
+from editguard.tasks import Example, Task, task_names
+from editguard.verdict import Outcome, Policy, Verdict, compare, compare_sequential
+
+_RANK = {Outcome.FAIL: 0, Outcome.INCONCLUSIVE: 1, Outcome.PASS: 2}
+
+
+@dataclass(frozen=True)
+class Judged:
+    """An edited model's verdict on one ability."""
+
+    verdict: Verdict
+    variant: EditVariant
+
+
+class Verdicts:
+    """Verdicts of the run's edited models, from the examples, scores and baselines stages."""
+
+    def __init__(self, settings: Settings, examples: Examples, scoring: Scoring, baselines: Baselines, edits: Edits):
+        self.settings = settings
+        self.examples = examples
+        self.scoring = scoring
+        self.baselines = baselines
+        self.edits = edits
+
+    def policy(self, ability: str) -> Policy:
+        settings = self.settings
+        family = len(settings.abilities or task_names())
+        return Policy(settings.tolerance_for(ability), settings.alpha, family, settings.fail_rule, settings.inconclusive)
+
+    def verdict(self, ability: str, delta: Any) -> Verdict:
+        """The paired verdict of base + ``delta`` against the baseline's outcomes."""
+        baseline = self.baselines.checked(ability)
+        task = self.examples.task(ability)
+        examples = self.examples.sample(task)
+        policy = self.policy(ability)
+        if self.settings.early_stop and _early_stoppable(task.metric):
+            return self._sequential(task, examples, baseline, policy, delta)
+        observed = self.scoring.score(task, examples, delta)
+        return compare(ability, baseline.outcomes, observed.outcomes, policy, metric=task.metric)
+
+    def worst(self, ability: str) -> Judged:
+        """The verdict of every gated edited model (several in single mode); the worst one counts."""
+        judged = [Judged(self.verdict(ability, variant.delta), variant) for variant in self.edits.variants]
+        return min(judged, key=lambda item: _RANK[item.verdict.outcome])
+
+    def curve(self, ability: str) -> dict[str, list[list[Any]]]:
+        """Per series and edit count: [count, edited score, verdict]."""
+        curve: dict[str, list[list[Any]]] = {}
+        for name, deltas in self.edits.curve_series.items():
+            verdicts = [(count, self.verdict(ability, delta)) for count, delta in deltas.items()]
+            curve[name] = [[count, round(v.observed, 6), v.outcome.value] for count, v in verdicts]
+        return curve
+
+    def _sequential(self, task: Task, examples: Sequence[Example], baseline: Baseline, policy: Policy, delta: Any) -> Verdict:
+        """Score the edited model a chunk at a time, in a seeded random order, until the verdict is settled."""
+        ordered = sorted(examples, key=sample_order)
+        chunk = self.settings.chunk
+        verdict = None
+        for end in range(min(chunk, len(ordered)), len(ordered) + chunk, chunk):
+            used = ordered[: min(end, len(ordered))]
+            results = self.scoring.results(task, used, delta)
+            base = [float(baseline.outcomes[e.id]) for e in used]  # type: ignore[arg-type]
+            edited = [float(results[e.id].outcome) for e in used]  # type: ignore[arg-type]
+            verdict = compare_sequential(task.name, base, edited, policy, chunk, metric=task.metric)
+            if verdict.outcome is not Outcome.INCONCLUSIVE or end >= len(ordered):
+                break
+        assert verdict is not None
+        return verdict
+
+
+def _early_stoppable(metric: str) -> bool:
+    """Early stopping's confidence sequence needs one outcome in [0, 1] per example, averaged."""
+    from editguard.metrics import get_metric
+
+    return bool(get_metric(metric).sequential)
