@@ -110,7 +110,8 @@ def editguard(pytestconfig: pytest.Config) -> Any:
     from editguard.session import Session
 
     index, count = _worker()
-    return Session(pytestconfig.stash[SETTINGS_KEY], worker_index=index, worker_count=count)
+    verbose = pytestconfig.get_verbosity() > 0
+    return Session(pytestconfig.stash[SETTINGS_KEY], worker_index=index, worker_count=count, verbose=verbose)
 
 
 @pytest.fixture

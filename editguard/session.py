@@ -39,6 +39,7 @@ class Session:
     settings: Settings
     worker_index: int = 0
     worker_count: int = 1
+    verbose: bool = False  # a problem's message carries the traceback of its cause (pytest -v)
     examples: Examples = field(init=False)
 
     def __post_init__(self) -> None:
@@ -109,7 +110,7 @@ def gate_row(session: Session, ability: str) -> tuple[Row, str | None]:
             return _recorded(session, task), None
         return _judged(session, task)
     except GateProblem as problem:
-        return report.problem_row(ability, task.dataset, str(problem), metric=task.metric, chance=task.chance), str(problem)
+        return report.problem_row(ability, task.dataset, str(problem), metric=task.metric, chance=task.chance), _told(session, problem)
 
 
 def _recorded(session: Session, task: Task) -> Row:
@@ -144,7 +145,7 @@ def quality_row(session: Session) -> tuple[Row, str | None]:
     try:
         measured = session.edits.quality()
     except GateProblem as problem:
-        return report.problem_row("edit_quality", "edit requests", str(problem)), str(problem)
+        return report.problem_row("edit_quality", "edit requests", str(problem)), _told(session, problem)
     minimum = settings.min_reliability
     row, failures = report.quality_row(measured, minimum, len(session.edits.requests))
     if not failures:
@@ -154,3 +155,9 @@ def quality_row(session: Session) -> tuple[Row, str | None]:
         f"and no request at 0). Check the method and its hyper-parameters (--editguard-hparams), or lower "
         f"--editguard-min-reliability if partial edits are acceptable."
     )
+
+
+def _told(session: Session, problem: GateProblem) -> str:
+    """The problem's sentence, and under ``-v`` the traceback of the exception that caused it."""
+    details = problem.full_traceback() if session.verbose else ""
+    return f"{problem}\n\n{details}" if details else str(problem)

@@ -225,9 +225,14 @@ class EditRun:
         try:
             yield
         except Exception as error:
+            from editguard.errors import innermost_frame
+
+            where = innermost_frame(error, "easyeditor")
             raise EditError(
-                f"{self.record.name} failed inside easyeditor on {what}: {type(error).__name__}: {error}; "
-                "check the method's hyper-parameters for this model (the traceback above shows where)"
+                f"{self.record.name} failed inside easyeditor on {what}"
+                + (f" at {where}" if where else "")
+                + f": {type(error).__name__}: {_first_line(error)}; check the method's hyper-parameters for this model "
+                "(run with -v for the full traceback)"
             ) from error
 
     def _check_request(self, request: EditRequest) -> None:
@@ -345,3 +350,8 @@ def _captured_output() -> Iterator[io.StringIO]:
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
         yield buffer
 
+
+def _first_line(error: BaseException, limit: int = 300) -> str:
+    """An exception's message, cut to one line of at most ``limit`` characters (a prompt may be huge)."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -147,7 +147,7 @@ class Edits:
         try:
             return run()
         except (EditError, UnchangedWeights) as error:
-            raise GateProblem(f"the {self.settings.method} edit failed: {error}") from None
+            raise GateProblem(f"the {self.settings.method} edit failed: {error}") from error
 
     @cached_property
     def curve_deltas(self) -> dict[int, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import re
 from pathlib import Path
 from typing import Any
 
@@ -130,9 +131,25 @@ def test_a_yaml_file_moves_memit_to_another_layer(tiny: Any, cache_dir: Path, tm
 
 def test_a_failure_inside_easyeditor_names_the_method_and_request(tiny: Any) -> None:
     hparams = resolve_hparams("ROME", tiny.model.config, None, "cpu") | {"v_loss_layer": 9}  # the model has 2 layers
-    with pytest.raises(EditError, match="ROME failed inside easyeditor on 'The Eiffel Tower is located in the city of'"):
+    with pytest.raises(EditError, match="ROME failed inside easyeditor on 'The Eiffel Tower is located in the city of'") as raised:
         compute_edit(tiny.model, tiny.tokenizer, load_requests("demo")[:1], hparams)
     assert weights_fingerprint(tiny.model) == tiny.fingerprint
+    # the innermost easyeditor frame and the exception, in the one sentence; the cause stays chained for -v
+    assert re.search(r" at easyeditor/[\w/]+\.py:\d+ \(in \w+\): IndexError: ", str(raised.value)), str(raised.value)
+    assert "run with -v for the full traceback" in str(raised.value)
+    assert isinstance(raised.value.__cause__, IndexError)
+
+
+def test_a_failed_edit_shows_its_traceback_only_under_verbose(pytester: pytest.Pytester, cache_dir: Path) -> None:
+    (pytester.path / "bad.yaml").write_text("alg_name: ROME\nv_loss_layer: 9\n")
+    args = ("--pyargs", "editguard.gate", "-p", "no:cacheprovider", "--editguard-model", "tiny-gpt2", "--editguard-device", "cpu",
+            "--editguard-hparams", "bad.yaml", "--editguard-abilities", "sentiment", "--editguard-limit", "4")  # fmt: skip
+    quiet = pytester.runpytest_subprocess(*args)
+    quiet.stdout.fnmatch_lines(["*the ROME edit failed: ROME failed inside easyeditor on * at easyeditor/*.py:* IndexError*"])
+    assert "Traceback (most recent call last)" not in quiet.stdout.str()
+    verbose = pytester.runpytest_subprocess(*args, "-v")
+    assert "Traceback (most recent call last)" in verbose.stdout.str()
+    assert "IndexError" in verbose.stdout.str()
 
 
 def test_an_edit_that_changes_nothing_is_refused(tiny: Any) -> None:
