@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine (Python 3.11, CPU, offline but for the package registry):
 #   make gate   set up .venv, then run the gate on the embedded default model with the demo ROME edits
-#   make test   set up .venv, then run editguard's own test suite
+#   make test   set up .venv, then run editguard's own test suite (make test-fast: the fast tier alone)
 # Pass extra pytest arguments with ARGS="...", e.g. make gate ARGS="-n 2 --editguard-limit 40".
 
 VENV ?= .venv
@@ -11,13 +11,21 @@ STAMP := $(VENV)/.editguard-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: gate test setup clean bench
+.PHONY: gate test test-fast test-shuffled setup clean bench
 
 gate: $(STAMP)
 	$(BIN)/editguard $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/pytest $(ARGS)
+
+# The fast tier alone (no model load; under a minute): run it before every commit.
+test-fast: $(STAMP)
+	$(BIN)/pytest tests/fast $(ARGS)
+
+# The whole suite in a random order (each test must pass whatever ran before it).
+test-shuffled: $(STAMP)
+	$(BIN)/pytest --random-order $(ARGS)
 
 setup: $(STAMP)
 

@@ -1,35 +1,36 @@
+"""Shared test set-up for editguard's own suite, and its two tiers.
+
+- ``tests/fast``: no model is loaded, and torch is imported only where the code under test needs it
+  (weight deltas, RECT). Runs alone in well under a minute: ``pytest tests/fast`` (``make test-fast``).
+- ``tests/slow``: no model either, but seconds a test: the statistical simulations (error rates, power,
+  coverage of the gate's bounds).
+- ``tests/model``: tests that load a model (the tiny GPT-2 or the embedded SmolLM2) or run the gate
+  through pytester. ``tests/model/conftest.py`` holds their fixtures.
+
+Each test is marked with its tier (``fast``, ``slow`` or ``model``) from its folder; ``pytest`` runs all three. Converted models and computed
+edits are cached under ``.cache/editguard`` in the checkout (ignored by git) unless ``EDITGUARD_CACHE_DIR``
+says otherwise (see the root ``conftest.py``), so the slow steps happen once per machine.
+"""
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-# pytester's in-process runs restore sys.modules afterwards, dropping whatever the inner run imported
-# first; re-importing torch's C extension later crashes the interpreter.  Import the heavy stack here
-# so every inner run finds it already loaded.
-import torch  # noqa: F401
-import transformers  # noqa: F401
+pytest_plugins = ["pytester"]
 
-from editguard.editing.easyedit_compat import import_easyeditor
-from editguard.models import EMBEDDED_DEFAULT, TINY, load_model
+TIERS = ("fast", "slow", "model")
 
-import_easyeditor()
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = next((name for name in TIERS if name in item.path.parent.parts[-1:]), None)
+        if tier:
+            item.add_marker(tier)
 
 
 @pytest.fixture(scope="session")
 def cache_dir() -> Path:
     return Path(os.environ["EDITGUARD_CACHE_DIR"])
-
-
-@pytest.fixture(scope="session")
-def tiny(cache_dir: Path) -> Any:
-    """The tiny deterministic GPT-2 (built in about a second)."""
-    return load_model(TINY, device="cpu", cache_dir=cache_dir)
-
-
-@pytest.fixture(scope="session")
-def smollm2(cache_dir: Path) -> Any:
-    """The embedded default, SmolLM2-135M-Instruct (converted once into the cache)."""
-    return load_model(EMBEDDED_DEFAULT, device="cpu", cache_dir=cache_dir)

@@ -18,7 +18,7 @@ from editguard.tasks.sources import (
 )
 
 DATA = Path(str(resources.files("editguard.tasks") / "data"))
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed-formats"
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seed-formats"
 
 # The schema of each ability: field -> the Python type(s) of its value.
 SCHEMA_TYPES: dict[str, dict[str, type]] = {

@@ -17,7 +17,7 @@ from editguard.tasks import PROTOCOLS, Example, get_task, task_names
 from editguard.tasks.sources import DataSource, DataSchemaError, load_records
 
 ABILITIES = ["closed_qa", "dialogue", "ner", "nli", "open_qa", "reasoning", "sentiment", "summarization"]
-SEED_README = Path(__file__).resolve().parents[2] / "shared" / "seed-formats" / "README.md"
+SEED_README = Path(__file__).resolve().parents[3] / "shared" / "seed-formats" / "README.md"
 
 
 def _records(ability: str) -> list[dict]:

@@ -10,9 +10,9 @@ import pytest
 
 from editguard.editing.requests import EditRequest, EditRequestError, load_requests
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 ZSRE_SAMPLE = SHARED / "seed-formats" / "edited-data" / "zsre_mend_eval_portability_gpt4.json"
-COUNTERFACT_SAMPLE = Path(__file__).parent / "data" / "counterfact_sample.json"
+COUNTERFACT_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "counterfact_sample.json"
 
 ZSRE_RECORD: dict[str, Any] = {
     "subject": "Eiffel Tower",
