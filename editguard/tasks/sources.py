@@ -1,11 +1,19 @@
 """Where an ability's records come from: the data-source syntax, the loading, and the validation.
 
-This module owns the data-source kinds ('probe', 'hf:NAME[/CONFIG][:SPLIT]', 'file:PATH', 'study:PATH'),
+This module owns the data-source kinds ('probe', 'hf:NAME[/CONFIG][:SPLIT][#FIELD=COLUMN,...]', 'file:PATH',
+'study:PATH'),
 one ``SourceKind`` record each (its syntax, parser, printer and reader), and ``load_records``, which reads
 rows, asks the ability (its ``Ability`` record) to normalise each, and validates it against the ability's
 schema, naming the file, the record and the field when a record does not fit.  What is particular to an
 ability (schema, normaliser, the study's layout, extra file formats) lives in the ability's module;
 file formats live in ``readers``.
+
+``hf:`` goes through the real ``datasets`` library (the ``editguard[datasets]`` extra): a dataset name (the
+library's cache and its offline flags, ``HF_DATASETS_OFFLINE`` / ``HF_HUB_OFFLINE``, decide whether the
+network is tried), a folder written by ``save_to_disk`` (``hf:./folder:validation``), or a local parquet,
+JSON/JSONL or CSV file read by the library's own loaders (``hf:/data/rte.parquet``).  Columns named
+otherwise than the ability's schema are mapped with ``#FIELD=COLUMN,...``; a column of ``ClassLabel``
+sequences (CoNLL-2003's ``ner_tags``) is handed over as label names, which the ability maps to its own ids.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ class DataSource:
     name: str | None = None  # hf
     config: str | None = None  # hf
     split: str | None = None  # hf
+    columns: tuple[tuple[str, str], ...] = ()  # hf: (schema field, dataset column) for columns named otherwise
 
     def __post_init__(self) -> None:
         if self.kind not in SOURCE_KINDS:
@@ -85,21 +94,39 @@ def parse_data_source(text: str) -> DataSource:
 
 # NAME may carry an owner ('nyu-mll/glue/sst2' is owner/name/config); a split may be sliced ('train[:100]').
 _HF_SOURCE = re.compile(r"(?P<path>[\w.\-]+(?:/[\w.\-]+){0,2})(?::(?P<split>[\w+]+(?:\[[^\]]*\])?))?")
+_LOCAL_HF = re.compile(r"(?P<path>(?:/|\./|\.\./|~)[^:#]*)(?::(?P<split>[\w+]+(?:\[[^\]]*\])?))?")
+_COLUMN = re.compile(r"(?P<field>\w+)=(?P<column>[\w.\-]+)")
+# Local files the datasets library reads with its own packaged loaders.
+HF_FILE_LOADERS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".csv": "csv"}
 
 
 def _parse_hf(kind: str, rest: str, text: str) -> DataSource:
+    rest, _, mapping = rest.partition("#")
+    columns = tuple(_column_pairs(mapping, text)) if mapping else ()
+    local = _LOCAL_HF.fullmatch(rest)
+    if local is not None:
+        return DataSource("hf", path=local["path"], split=local["split"], columns=columns)
     match = _HF_SOURCE.fullmatch(rest)
     if match is None:
         raise _bad_source(text)
     *name, last = match["path"].split("/")
     if not name:  # a bare NAME has no config
-        return DataSource("hf", name=last, split=match["split"])
-    return DataSource("hf", name="/".join(name), config=last, split=match["split"])
+        return DataSource("hf", name=last, split=match["split"], columns=columns)
+    return DataSource("hf", name="/".join(name), config=last, split=match["split"], columns=columns)
+
+
+def _column_pairs(mapping: str, text: str) -> Iterable[tuple[str, str]]:
+    for part in mapping.split(","):
+        match = _COLUMN.fullmatch(part.strip())
+        if match is None:
+            raise ValueError(f"data source {text!r}: {part.strip()!r} is not FIELD=COLUMN, as in '#sentence=text,label=stars'")
+        yield match["field"], match["column"]
 
 
 def _hf_text(source: DataSource) -> str:
-    path = "/".join(part for part in (source.name, source.config) if part)
-    return f"hf:{path}" + (f":{source.split}" if source.split else "")
+    path = source.path or "/".join(part for part in (source.name, source.config) if part)
+    mapping = ",".join(f"{field}={column}" for field, column in source.columns)
+    return f"hf:{path}" + (f":{source.split}" if source.split else "") + (f"#{mapping}" if mapping else "")
 
 
 def _parse_path(kind: str, rest: str, text: str) -> DataSource:
@@ -214,11 +241,75 @@ def _hf_rows(ability: Ability, source: DataSource) -> Rows:
     except ImportError as error:
         raise ImportError(
             f"data source '{source}' needs the Hugging Face 'datasets' package, which is not installed; "
-            "install it with `pip install datasets`"
+            "install it with `pip install 'editguard[datasets]'`"
         ) from error
     where = f"Hugging Face dataset '{source}'"
-    loaded = datasets.load_dataset(source.name, source.config, split=source.split)
-    return Rows(where, [dict(row) for row in _one_split(where, loaded)])
+    chosen = _one_split(where, _hf_load(datasets, source, where))
+    named = _label_names(chosen)
+    rows = [_mapped(where, named(dict(row)), source.columns) for row in chosen]
+    return Rows(where, rows)
+
+
+def _hf_load(datasets: Any, source: DataSource, where: str) -> Any:
+    """The dataset (or its splits): by name, from a save_to_disk folder, or from a local file by its loader."""
+    try:
+        if source.path is None:
+            return datasets.load_dataset(source.name, source.config, split=source.split)
+        path = Path(source.path).expanduser()
+        if path.is_dir():
+            loaded = datasets.load_from_disk(str(path))
+            return loaded[source.split] if source.split and isinstance(loaded, Mapping) and source.split in loaded else loaded
+        loader = HF_FILE_LOADERS.get(path.suffix.lower())
+        if not path.is_file() or loader is None:
+            raise FileNotFoundError(
+                f"{path}: neither a dataset folder (save_to_disk) nor a {'/'.join(HF_FILE_LOADERS)} file"
+            )
+        return datasets.load_dataset(loader, data_files=str(path), split=source.split or "train")
+    except (ConnectionError, FileNotFoundError) as error:
+        raise FileNotFoundError(f"{where} cannot be loaded: {_first_line(error)}{_offline_hint()}") from error
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _offline_hint() -> str:
+    import os
+
+    flags = [flag for flag in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE") if os.environ.get(flag, "").lower() in ("1", "true", "yes")]
+    if not flags:
+        return ""
+    return f" ({' and '.join(flags)} set: only the local cache is read; give a local copy as 'hf:/path/to/folder' or 'file:PATH')"
+
+
+def _label_names(dataset: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Columns of ClassLabel sequences (NER tags) -> their names, which the ability maps to its own ids.
+
+    A single ClassLabel column stays an integer: GLUE-style 0/1 labels are what the abilities read.
+    """
+    features = getattr(dataset, "features", None) or {}
+    names = {
+        column: feature.feature.names
+        for column, feature in features.items()
+        if hasattr(getattr(feature, "feature", None), "names") and not hasattr(feature, "names")
+    }
+
+    def convert(row: dict[str, Any]) -> dict[str, Any]:
+        for column, labels in names.items():
+            if isinstance(row.get(column), list):
+                row[column] = [labels[value] if isinstance(value, int) and 0 <= value < len(labels) else value for value in row[column]]
+        return row
+
+    return convert
+
+
+def _mapped(where: str, row: dict[str, Any], columns: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The schema's field names for a dataset's columns (``#FIELD=COLUMN``); other columns stay as they are."""
+    for field, column in columns:
+        if column not in row:
+            raise ValueError(f"{where} has no column {column!r} (its columns: {', '.join(row)}); fix '#{field}={column}'")
+        row[field] = row.pop(column)
+    return row
 
 
 def _one_split(where: str, loaded: Any) -> Iterable[Mapping[str, Any]]:
@@ -238,7 +329,8 @@ SOURCE_KINDS: dict[str, SourceKind] = {
     "probe": SourceKind("probe", _parse_probe, lambda source: "probe", _probe_rows),
     "hf": SourceKind(
         "hf:NAME[/CONFIG][:SPLIT]", _parse_hf, _hf_text, _hf_rows,
-        lacks=lambda source: None if source.name else "a dataset name", example="hf:glue/sst2:validation",
+        lacks=lambda source: None if source.name or source.path else "a dataset name or a local path",
+        example="hf:glue/sst2:validation",
     ),
     "file": SourceKind("file:PATH", _parse_path, lambda source: f"file:{source.path}", _file_rows, _lacks_path),
     "study": SourceKind("study:PATH", _parse_path, lambda source: f"study:{source.path}", _study_rows, _lacks_path),

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -421,47 +419,3 @@ def test_a_data_source_needs_its_parts() -> None:
         DataSource("s3")
     with pytest.raises(ValueError, match="needs a path"):
         DataSource("file")
-
-
-# --- Hugging Face ------------------------------------------------------------------------------------------
-
-
-def fake_datasets(monkeypatch: pytest.MonkeyPatch, result: Any) -> list[tuple[Any, ...]]:
-    calls: list[tuple[Any, ...]] = []
-
-    def load_dataset(name: str, config: str | None, split: str | None = None) -> Any:
-        calls.append((name, config, split))
-        return result
-
-    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
-    return calls
-
-
-def test_hf_without_the_datasets_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "datasets", None)  # makes `import datasets` fail
-    with pytest.raises(ImportError, match=r"'datasets' package.*pip install datasets"):
-        load_records("sentiment", parse_data_source("hf:glue/sst2:validation"))
-
-
-def test_hf_rows_are_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
-    rows = [{"question": "is it wet", "passage": "Water is wet.", "idx": 0, "label": 1}]
-    calls = fake_datasets(monkeypatch, rows)
-    records = load_records("closed_qa", parse_data_source("hf:super_glue/boolq:validation"))
-    assert records == [{"question": "is it wet", "title": "", "answer": True, "passage": "Water is wet."}]
-    assert calls == [("super_glue", "boolq", "validation")]
-
-
-def test_hf_without_a_split_takes_the_only_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_datasets(monkeypatch, {"validation": [{"question": "q", "answer": ["a"]}]})
-    records = load_records("open_qa", parse_data_source("hf:nq_open"))
-    assert records == [{"question": "q", "answer": ["a"], "passage": ""}]
-    fake_datasets(monkeypatch, {"train": [], "validation": []})
-    with pytest.raises(ValueError, match="has the splits train, validation; name one"):
-        load_records("open_qa", parse_data_source("hf:nq_open"))
-
-
-def test_hf_test_split_without_labels_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_datasets(monkeypatch, [{"idx": 0, "sentence": "x", "label": -1}])
-    where = r"Hugging Face dataset 'hf:glue/sst2:test', record 1, field 'label'"
-    with pytest.raises(DataSchemaError, match=where):
-        load_records("sentiment", parse_data_source("hf:glue/sst2:test"))
