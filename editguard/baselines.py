@@ -9,12 +9,15 @@ the umask; reading or writing a model's folder removes the temporaries an interr
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from editguard.atomic import remove_stale_temporaries, write_text
+from editguard.errors import shown
+from editguard.metrics import OutcomeKind, get_metric
 
 FORMAT = 1
 
@@ -58,6 +61,10 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "model": str,
     "model_fingerprint": str,
 }
+
+
+_TYPE_NAMES: dict[type | tuple[type, ...], str] = {str: "a string", int: "a whole number", dict: "a JSON object"}
+_RERECORD = "re-record it with --editguard-update-baselines"
 
 
 def _natural(key: str) -> tuple[int, Any]:
@@ -110,11 +117,52 @@ def _validated(path: Path, record: Any) -> Baseline:
     if not isinstance(record, dict):
         raise BaselineError(f"baseline {path} must hold a JSON object; re-record it with --editguard-update-baselines")
     for name, kind in _FIELDS.items():
-        if not isinstance(record.get(name), kind) or isinstance(record.get(name), bool):
-            raise BaselineError(
-                f"baseline {path}: field {name!r} is missing or has the wrong type; re-record it with --editguard-update-baselines"
-            )
+        value = record.get(name)
+        if name not in record:
+            raise BaselineError(f"baseline {path}: field {name!r} is missing; {_RERECORD}")
+        if not isinstance(value, kind) or isinstance(value, bool):
+            expected = _TYPE_NAMES.get(kind, "a number")
+            raise BaselineError(f"baseline {path}: field {name!r} is {shown(value)}, not {expected}; {_RERECORD}")
     if record.get("format", FORMAT) != FORMAT:
-        raise BaselineError(f"baseline {path}: format {record['format']} is not supported by this editguard (expects {FORMAT})")
+        raise BaselineError(f"baseline {path}: format {shown(record['format'])} is not supported by this editguard (expects {FORMAT})")
+    _check_values(path, record)
     known = {name: record[name] for name in Baseline.__dataclass_fields__ if name in record}
     return Baseline(**known)
+
+
+def _check_values(path: Path, record: dict[str, Any]) -> None:
+    """Values a verdict is computed from: finite, of the metric's shape, and as many outcomes as ``n`` says."""
+    if not math.isfinite(record["score"]):
+        raise BaselineError(f"baseline {path}: field 'score' is {record['score']}, not a finite number; {_RERECORD}")
+    try:
+        metric = get_metric(record["metric"])
+    except KeyError as error:
+        raise BaselineError(f"baseline {path}: field 'metric': {error.args[0]}; {_RERECORD}") from None
+    for example, outcome in record["outcomes"].items():
+        why = _outcome_problem(metric.kind, outcome)
+        if why:
+            raise BaselineError(f"baseline {path}: field 'outcomes', example {shown(example)}: {shown(outcome)} {why}; {_RERECORD}")
+    lengths = {len(outcome) for outcome in record["outcomes"].values() if isinstance(outcome, list)}
+    if len(lengths) > 1:
+        raise BaselineError(f"baseline {path}: field 'outcomes' mixes lists of {sorted(lengths)} counts; {_RERECORD}")
+    if record["n"] != len(record["outcomes"]):
+        raise BaselineError(f"baseline {path}: field 'n' is {record['n']} but 'outcomes' holds {len(record['outcomes'])}; {_RERECORD}")
+
+
+def _outcome_problem(kind: OutcomeKind, outcome: Any) -> str | None:
+    """Why ``outcome`` is not an outcome of ``kind`` (None when it is)."""
+    if kind is OutcomeKind.COUNTS:
+        if not isinstance(outcome, list) or not all(_is_number(value) and value >= 0 for value in outcome):
+            return "is not a list of counts (non-negative numbers) as the metric needs"
+        return None
+    if not _is_number(outcome):
+        return "is not a number"
+    if kind is OutcomeKind.BINARY and outcome not in (0, 1):
+        return "is not 0 or 1 as the metric's outcomes are"
+    if not 0 <= outcome <= 1:
+        return "is outside [0, 1]"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from editguard.atomic import atomic_folder, compute_once
+from editguard.errors import brief
 from editguard.fingerprint import DIGEST_CHARS
 
 EMBEDDED_DEFAULT = "smollm2"
@@ -37,6 +38,10 @@ CONVERTED_FORMAT = 1  # bump when the conversion below changes
 
 class ModelSourceError(ValueError):
     """The model source cannot be resolved or loaded; the message says which and how to fix it."""
+
+
+class DeviceError(ValueError):
+    """``--editguard-device`` names a device this machine does not have; the message says what it has."""
 
 
 @dataclass(frozen=True)
@@ -55,14 +60,35 @@ class LoadedModel:
 
 
 def resolve_device(requested: str, *, worker_index: int = 0, gpu_count: int | None = None) -> str:
-    """``auto`` -> one GPU per xdist worker (round robin over the visible GPUs), else ``cpu``."""
-    if requested != "auto":
+    """``auto`` -> one GPU per xdist worker (round robin over the visible GPUs), else ``cpu``; ``cuda`` or
+    ``cuda:N`` as asked, after checking that the machine has it (DeviceError otherwise)."""
+    if requested == "cpu":
         return requested
     if gpu_count is None:
+        gpu_count = _visible_gpus()
+    if requested == "auto":
+        return f"cuda:{worker_index % gpu_count}" if gpu_count else "cpu"
+    _check_cuda(requested, gpu_count)
+    return requested
+
+
+def _visible_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _check_cuda(requested: str, gpu_count: int) -> None:
+    index = int(requested.partition(":")[2] or 0)
+    if not gpu_count:
         import torch
 
-        gpu_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return f"cuda:{worker_index % gpu_count}" if gpu_count else "cpu"
+        why = "torch sees no CUDA device" if torch.backends.cuda.is_built() else f"torch {torch.__version__} is built without CUDA"
+        raise DeviceError(f"--editguard-device {requested}: this machine has no CUDA device ({why}); use --editguard-device cpu, or auto to use a GPU only where there is one")
+    if index >= gpu_count:
+        raise DeviceError(
+            f"--editguard-device {requested}: only {gpu_count} CUDA device(s) are visible (cuda:0 to cuda:{gpu_count - 1}); pick one of them, or use auto"
+        )
 
 
 def cpu_threads_per_worker(worker_count: int, cpu_count: int | None = None) -> int:
@@ -108,15 +134,101 @@ def _from_folder(folder: str | Path, **kwargs: Any) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+# ----------------------------------------------------------------------------- checks of a source before loading it
+
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.safetensors.index.json", "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "spiece.model", "vocab.txt")
+_SAVE = "save both with save_pretrained(folder) (the model with safe_serialization=True)"
+
+
+def check_source(source: str) -> None:
+    """What can be told of a model source without loading it (files there, of the right kind); ModelSourceError."""
+    if source in _SOURCES:
+        return
+    if source.endswith(".gguf"):
+        check_gguf_file(Path(source))
+    elif _looks_like_path(source) or Path(source).expanduser().is_dir():
+        check_model_folder(Path(source).expanduser())
+
+
+def _looks_like_path(source: str) -> bool:
+    return source.startswith((".", "/", "~")) or source.count("/") > 1
+
+
+def model_name(source: str) -> str:
+    """The name a source's baselines are kept under (``baselines/<name>/``), known before it loads: the name
+    its loader gives (a test keeps the two equal), so bad baseline files are refused before a model load."""
+    named = {EMBEDDED_DEFAULT: "smollm2-135m-instruct", TINY: TINY}
+    if source in named:
+        return named[source]
+    return _slug(Path(source).stem if source.endswith(".gguf") else source)
+
+
+def check_model_folder(folder: Path) -> None:
+    """A checkpoint folder holds a config.json object, weights (safetensors files that are safetensors) and a tokenizer."""
+    if not folder.is_dir():
+        raise ModelSourceError(f"model folder {str(folder)!r} does not exist; pass --editguard-model PATH to a folder with config.json")
+    _check_config(folder / "config.json")
+    weights = sorted({path for pattern in WEIGHT_PATTERNS for path in folder.glob(pattern)})
+    if not weights:
+        raise ModelSourceError(f"model folder {str(folder)!r} has no weights (no *.safetensors or pytorch_model*.bin); {_SAVE}")
+    for path in weights:
+        why = safetensors_problem(path) if path.name.endswith(".safetensors") else None
+        if why:
+            raise ModelSourceError(f"model weights {str(path)!r} {why}; {_SAVE}")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelSourceError(f"model folder {str(folder)!r} has no tokenizer (none of {', '.join(TOKENIZER_FILES)}); {_SAVE}")
+
+
+def _check_config(path: Path) -> None:
+    if not path.is_file():
+        raise ModelSourceError(f"model folder {str(path.parent)!r} has no config.json; {_SAVE}")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelSourceError(f"model config {str(path)!r} is not valid JSON ({error.__class__.__name__}); {_SAVE}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
+        raise ModelSourceError(f"model config {str(path)!r} names no 'model_type' (e.g. \"gpt2\", \"llama\"); {_SAVE}")
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """Why ``path`` is not a safetensors file (None when its header is one): 8 bytes of header length, then JSON."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(9)
+        size = path.stat().st_size
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    if size == 0:
+        return "is empty"
+    length = int.from_bytes(head[:8], "little") if len(head) == 9 else 0
+    if len(head) < 9 or head[8:9] != b"{" or length > size - 8:
+        return "is not a safetensors file (its header is not one; a pickle renamed to .safetensors?)"
+    return None
+
+
+def check_gguf_file(path: Path) -> None:
+    """A GGUF file exists and starts with the GGUF magic bytes."""
+    if not path.is_file():
+        raise ModelSourceError(f"GGUF file {str(path)!r} does not exist; check --editguard-model")
+    with open(path, "rb") as stream:
+        magic = stream.read(4)
+    if magic != b"GGUF":
+        what = "is empty" if not magic else "is not a GGUF file (it does not start with the bytes 'GGUF')"
+        raise ModelSourceError(f"GGUF file {str(path)!r} {what}; check --editguard-model, or convert the model again")
+
+
 def _load_hf(source: str, cache_dir: Path) -> tuple[str, Any, Any]:
     from huggingface_hub.errors import HFValidationError
 
-    looks_like_path = source.startswith((".", "/", "~")) or source.count("/") > 1
-    if looks_like_path and not Path(source).expanduser().is_dir():
-        raise ModelSourceError(f"model folder {source!r} does not exist; pass --editguard-model PATH to a folder with config.json")
+    looks_like_path = _looks_like_path(source) or Path(source).expanduser().is_dir()
+    if looks_like_path:
+        check_model_folder(Path(source).expanduser())
     try:
         model, tokenizer = _from_folder(Path(source).expanduser() if looks_like_path else source)
     except (OSError, HFValidationError) as error:
+        if looks_like_path:
+            raise ModelSourceError(f"model folder {source!r} could not be loaded ({brief(error)}); {_SAVE}") from error
         raise ModelSourceError(
             f"model {source!r} is neither a local checkpoint folder nor a model id available offline "
             f"({error.__class__.__name__}); pass --editguard-model PATH to a folder with config.json"
@@ -126,8 +238,7 @@ def _load_hf(source: str, cache_dir: Path) -> tuple[str, Any, Any]:
 
 def _load_gguf(source: str, cache_dir: Path) -> tuple[str, Any, Any]:
     path = Path(source)
-    if not path.is_file():
-        raise ModelSourceError(f"GGUF file {source!r} does not exist; check --editguard-model")
+    check_gguf_file(path)
     folder = _converted_gguf(path, cache_dir)
     model, tokenizer = _from_folder(folder)
     return _slug(path.stem), model, tokenizer

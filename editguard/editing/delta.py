@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from editguard.atomic import atomic_path
+from editguard.errors import shown
 from editguard.fingerprint import fingerprint_chunks
 
 METADATA_KEY = "editguard"
@@ -54,12 +55,20 @@ class WeightDelta:
 
     @classmethod
     def load(cls, path: Path) -> WeightDelta:
+        """Read a safetensors file; DeltaError naming the file when it is not one (a pickle renamed, say)."""
         from safetensors import safe_open
 
-        with safe_open(str(path), framework="pt") as handle:
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-            header = handle.metadata() or {}
-        return cls(tensors, json.loads(header.get(METADATA_KEY, "{}")))
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+                header = handle.metadata() or {}
+            metadata = json.loads(header.get(METADATA_KEY, "{}"))
+        except Exception as error:  # safetensors raises its own error type, or OSError, or a JSON error
+            raise DeltaError(
+                f"{path} is not a readable safetensors file ({error.__class__.__name__}: {shown(str(error))[1:-1]}); "
+                "write weight deltas with safetensors.torch.save_file"
+            ) from error
+        return cls(tensors, metadata if isinstance(metadata, dict) else {})
 
 
 def delta_between(before: Mapping[str, Any], model: Any) -> WeightDelta:
@@ -71,6 +80,21 @@ def delta_between(before: Mapping[str, Any], model: Any) -> WeightDelta:
         if bool(difference.any()):
             tensors[name] = difference
     return WeightDelta(tensors)
+
+
+def check_finite(delta: WeightDelta, source: str) -> None:
+    """Refuse NaN or inf in a delta: added to a weight it silently turns the model's scores into chance."""
+    import torch
+
+    for name in sorted(delta.tensors):
+        tensor = delta.tensors[name]
+        finite = torch.isfinite(tensor) if tensor.is_floating_point() else None
+        if finite is not None and not bool(finite.all()):
+            bad = int(finite.numel() - finite.sum())
+            raise DeltaError(
+                f"{source}: tensor {name!r} holds {bad:,} NaN or inf value{'s' if bad > 1 else ''} (of {tensor.numel():,}); "
+                "an edit must be finite, so check how it was made"
+            )
 
 
 def check_fits(model: Any, delta: WeightDelta) -> None:

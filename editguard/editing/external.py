@@ -1,7 +1,9 @@
 """Edited models made elsewhere: an edited checkpoint folder or a safetensors file of weight deltas.
 
 Both become a ``WeightDelta`` over the loaded base after checking that every tensor names a parameter
-of the base with the same shape.
+of the base with the same shape, that every value is finite (a NaN added to a weight silently turns the
+scores into chance), and that some weight changes (an all-zero delta would gate the base model itself).
+Each refusal is a ``DeltaError`` or ``UnchangedWeights`` naming the file and, where there is one, the tensor.
 """
 
 from __future__ import annotations
@@ -9,31 +11,65 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from editguard.editing.delta import DeltaError, WeightDelta, check_fits
+from editguard.editing.delta import DeltaError, WeightDelta, check_finite, check_fits
+from editguard.editing.quality import check_changed
+from editguard.models import safetensors_problem
 
 
-def load_edited(path: Path, base_model: Any) -> WeightDelta:
+EXTERNAL_REMEDY = "check that --editguard-edited names the edited model, not the base"
+
+
+def load_edited(path: Path, base_model: Any, read: WeightDelta | None = None) -> WeightDelta:
+    """The delta of the edited model at ``path`` over ``base_model``: it fits, is finite and changes something.
+    ``read``: the delta file as ``read_delta_file`` already read it."""
+    check_edited_path(path)
     if path.is_dir():
-        return _delta_from_checkpoint(path, base_model)
-    if path.is_file() and path.suffix == ".safetensors":
-        delta = WeightDelta.load(path)
+        return _checked(_delta_from_checkpoint(path, base_model), path)
+    delta = read or read_delta_file(path)
+    try:
         check_fits(base_model, delta)
-        return delta
+    except DeltaError as error:
+        raise DeltaError(f"edited model {path}: {error}; was it made from this base model?") from None
+    return delta
+
+
+def read_delta_file(path: Path) -> WeightDelta:
+    """A delta file read and checked as far as it can be without the base model: finite, and changing something."""
+    return _checked(WeightDelta.load(path), path)
+
+
+def _checked(delta: WeightDelta, path: Path) -> WeightDelta:
+    check_finite(delta, f"edited model {path}")
+    check_changed(delta, f"edited model {path}", EXTERNAL_REMEDY)
+    return delta
+
+
+def check_edited_path(path: Path) -> None:
+    """What can be told of ``--editguard-edited`` without the base model: it is a folder or a .safetensors file."""
+    if not path.exists():
+        raise DeltaError(f"edited model {str(path)!r} does not exist; check --editguard-edited")
+    if path.is_dir():
+        if not any(path.glob("*.safetensors")):
+            raise DeltaError(f"edited checkpoint {str(path)!r} has no .safetensors weights; save it with safe_serialization=True")
+        return
+    if path.is_file() and path.suffix == ".safetensors":
+        why = safetensors_problem(path)
+        if why:
+            raise DeltaError(f"edited model {str(path)!r} {why}; write weight deltas with safetensors.torch.save_file")
+        return
     raise DeltaError(
         f"edited model {str(path)!r} is neither a checkpoint folder nor a .safetensors delta file; check --editguard-edited"
     )
 
 
 def _delta_from_checkpoint(folder: Path, base_model: Any) -> WeightDelta:
-    from safetensors.torch import load_file
-
     shards = sorted(folder.glob("*.safetensors"))
     if not shards:
         raise DeltaError(f"edited checkpoint {str(folder)!r} has no .safetensors weights; save it with safe_serialization=True")
     parameters = dict(base_model.named_parameters())
     tensors = {}
     for shard in shards:
-        for name, tensor in load_file(str(shard)).items():
+        for name, tensor in _tensors(shard).items():
             if name not in parameters:
                 if name.endswith("lm_head.weight"):  # tied to the embeddings in the base
                     continue
@@ -47,3 +83,8 @@ def _delta_from_checkpoint(folder: Path, base_model: Any) -> WeightDelta:
             if bool(difference.any()):
                 tensors[name] = difference
     return WeightDelta(tensors, {"source": str(folder)})
+
+
+def _tensors(shard: Path) -> dict[str, Any]:
+    """The tensors of one checkpoint shard; DeltaError naming the shard when it is not a safetensors file."""
+    return dict(WeightDelta.load(shard).tensors)

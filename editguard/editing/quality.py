@@ -51,12 +51,12 @@ def weights_changed(delta: WeightDelta) -> bool:
     return any(bool(tensor.any()) for tensor in delta.tensors.values())
 
 
-def check_changed(delta: WeightDelta, source: str = "the edit") -> None:
+EDIT_REMEDY = "check the method's hyper-parameters (layers, steps, learning rate) and the edit requests"
+
+
+def check_changed(delta: WeightDelta, source: str = "the edit", remedy: str = EDIT_REMEDY) -> None:
     if not weights_changed(delta):
-        raise UnchangedWeights(
-            f"{source} changed no weight (an empty or all-zero delta): the edited model is the base model; "
-            "check the method's hyper-parameters (layers, steps, learning rate) and the edit requests"
-        )
+        raise UnchangedWeights(f"{source} changed no weight (an empty or all-zero delta): the edited model is the base model; {remedy}")
 
 
 @dataclass(frozen=True)

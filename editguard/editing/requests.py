@@ -45,6 +45,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from editguard.errors import shown
+
 REQUIRED_FIELDS = ("prompt", "subject", "target_new")
 OPTIONAL_FIELDS = (
     "ground_truth",
@@ -91,6 +93,11 @@ def demo_edits_path() -> Path:
 
 def load_requests(path: str | Path) -> tuple[EditRequest, ...]:
     """Read an edit-requests file in any known layout (a name in ``SHIPPED_EDITS`` picks a shipped set)."""
+    return tuple(request for _, request in located_requests(path))
+
+
+def located_requests(path: str | Path) -> tuple[tuple[str, EditRequest], ...]:
+    """The requests of ``path`` (as ``load_requests``), each with where it is (file and line or index), for messages."""
     file = shipped_edits_path(str(path)) if str(path) in SHIPPED_EDITS else Path(path)
     if not file.is_file():
         raise EditRequestError(f"edits file {str(file)!r} does not exist; check --editguard-edits")
@@ -98,7 +105,7 @@ def load_requests(path: str | Path) -> tuple[EditRequest, ...]:
     if not records:
         raise EditRequestError(f"edits file {str(file)!r} holds no requests; add one JSON object per line or a JSON list")
     layout = _layout(file, *records[0])
-    return tuple(_parse(layout, where, record) for where, record in records)
+    return tuple((where, _parse(layout, where, record)) for where, record in records)
 
 
 # Containers: (where, record) pairs, where naming the file and the record for messages.
@@ -125,11 +132,31 @@ def _json_list(file: Path, text: str) -> list[tuple[str, Any]]:
 
 
 def _json_lines(file: Path, text: str) -> list[tuple[str, Any]]:
+    _check_not_one_object(file, text)
     return [
         (f"{file}, line {number}", _json_line(f"{file}, line {number}", line))
         for number, line in enumerate(text.splitlines(), start=1)
         if line.strip()
     ]
+
+
+def _check_not_one_object(file: Path, text: str) -> None:
+    """A file that is one JSON object spread over lines is valid JSON of the wrong shape: say so, not "line 1"."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2 or _parses(lines[0]) or not _parses(text):
+        return
+    raise EditRequestError(
+        f"{file}: the file is one JSON object spread over several lines, not one edit request per line; write each "
+        "request as a JSON object on its own line (JSON Lines), or put them in a JSON list [{...}, {...}]"
+    )
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True
 
 
 def _json_line(where: str, line: str) -> Any:
@@ -169,7 +196,7 @@ def _first_text(record: dict[str, Any], field: str, where: str) -> str:
 def _check_subject_in_prompt(request: EditRequest, where: str, subject_field: str, prompt_field: str) -> EditRequest:
     if request.subject not in request.prompt:
         raise EditRequestError(
-            f"{where}: field {subject_field!r} ({request.subject!r}) does not occur in {prompt_field!r}; "
+            f"{where}: field {subject_field!r} ({shown(request.subject)}) does not occur in {prompt_field!r}; "
             "ROME edits at the subject's last token, so write the subject verbatim in the prompt"
         )
     return request
@@ -184,7 +211,7 @@ def _from_editguard(record: dict[str, Any], where: str) -> EditRequest:
     unknown = sorted(set(record) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS))
     if unknown:
         allowed = ", ".join(REQUIRED_FIELDS + OPTIONAL_FIELDS)
-        raise EditRequestError(f"{where}: unknown field {unknown[0]!r}; allowed: {allowed}")
+        raise EditRequestError(f"{where}: unknown field {shown(unknown[0])}; allowed: {allowed}")
     for question, answer in PAIRED_FIELDS:
         if (values[question] is None) != (values[answer] is None):
             given, missing = (question, answer) if values[answer] is None else (answer, question)
@@ -222,7 +249,7 @@ def _from_counterfact(record: dict[str, Any], where: str) -> EditRequest:
     template = _text(record, "requested_rewrite.prompt", where)
     if "{}" not in template:
         raise EditRequestError(
-            f"{where}: field 'requested_rewrite.prompt' ({template!r}) has no '{{}}' where the subject goes; "
+            f"{where}: field 'requested_rewrite.prompt' ({shown(template)}) has no '{{}}' where the subject goes; "
             "write it as CounterFact does, e.g. 'The mother tongue of {} is'"
         )
     subject = _text(record, "requested_rewrite.subject", where)
@@ -258,7 +285,7 @@ def _layout(file: Path, where: str, record: Any) -> Layout:
         if any(key in record for key in layout.markers):
             return layout
     expected = "; ".join(f"{layout.name}: {', '.join(layout.markers)}" for layout in LAYOUTS)
-    keys = ", ".join(sorted(record)) or "none"
+    keys = shown(", ".join(sorted(record)))[1:-1] or "none"
     raise EditRequestError(
         f"{file}: the first record's keys ({keys}) match no known edit-request layout ({expected}); "
         "rename the fields to one of these layouts"
@@ -273,3 +300,54 @@ def _parse(layout: Layout, where: str, record: Any) -> EditRequest:
 def _check_object(where: str, record: Any) -> None:
     if not isinstance(record, dict):
         raise EditRequestError(f"{where}: expected a JSON object holding one edit request, got {type(record).__name__}")
+
+
+# Lengths: a request longer than the model's context cannot be edited or measured; refused per record.
+
+# (prompt field, answer field): each pair is read by the model as one text, "prompt answer"
+READ_TOGETHER = (
+    ("prompt", "target_new"),
+    ("prompt", "ground_truth"),
+    ("rephrase", "target_new"),
+    ("locality_prompt", "locality_answer"),
+    ("portability_prompt", "portability_answer"),
+)
+CHARACTERS_PER_TOKEN_BOUND = 16  # a text this many times the context in characters is tokenised only in part
+
+
+def context_length(config: Any, tokenizer: Any) -> int:
+    """The most positions the model reads: its config's, else its tokenizer's (GPT-2 ``n_positions``: 1024)."""
+    for name in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    value = getattr(tokenizer, "model_max_length", None)
+    return value if isinstance(value, int) and 0 < value < 1_000_000_000 else 1_000_000_000
+
+
+def context_problem(request: EditRequest, tokenizer: Any, limit: int) -> str | None:
+    """Why ``request`` does not fit a context of ``limit`` tokens (the fields, their length, the limit), or None."""
+    for prompt_field, answer_field in READ_TOGETHER:
+        prompt, answer = getattr(request, prompt_field), getattr(request, answer_field)
+        if prompt is None or answer is None:
+            continue
+        text = f"{prompt} {answer}"
+        tokens, exact = _token_count(tokenizer, text, limit)
+        if tokens > limit:
+            length = f"{tokens:,} tokens" if exact else f"more than {limit:,} tokens"
+            return (
+                f"fields {prompt_field!r} and {answer_field!r} together are {length} long ({len(text):,} characters), "
+                f"more than the model's context of {limit:,} tokens; shorten them"
+            )
+    return None
+
+
+def _token_count(tokenizer: Any, text: str, limit: int) -> tuple[int, bool]:
+    """Tokens of ``text``, and whether the count is exact: a huge text is tokenised only as far as it must be."""
+    head = text[: CHARACTERS_PER_TOKEN_BOUND * limit]
+    count = len(tokenizer(head, verbose=False)["input_ids"])
+    if count > limit and len(head) < len(text):
+        return count, False
+    if len(head) < len(text):
+        count = len(tokenizer(text, verbose=False)["input_ids"])
+    return count, True

@@ -456,7 +456,7 @@ while True:
 
 def test_a_baseline_killed_at_random_points_of_its_update_is_old_or_new_and_no_stray_survives(tmp_path: Path) -> None:
     store = BaselineStore(tmp_path)
-    old = _baseline(score=0.25, outcomes={str(i): float(i % 2) for i in range(5000)})  # about 100 kB: writes take a while
+    old = _baseline(score=0.25, n=5000, outcomes={str(i): float(i % 2) for i in range(5000)})  # about 100 kB: writes take a while
     path = store.write(old)
     contents = {old.to_json(), dataclasses.replace(old, score=1 - old.score).to_json()}
     draw, strays = random.Random(0), 0
