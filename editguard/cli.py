@@ -1,4 +1,9 @@
-"""The ``editguard`` command: the gate as one command, ``pytest --pyargs editguard.gate`` plus your arguments."""
+"""The ``editguard`` command: the gate as one command, ``pytest --pyargs editguard.gate`` plus your arguments.
+
+Exit status: 0 every gated ability passed; 1 an ability regressed (or was inconclusive, unless
+``--editguard-inconclusive warn``); 4 the gate could not check (bad input, a missing or stale baseline,
+a model or device that does not load; one sentence says which and how to fix it).  1 wins over 4.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,31 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     import pytest
 
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = joined_values(list(sys.argv[1:] if argv is None else argv))
     # pytest guesses its rootdir from every argument that looks like a path, option values included, so
     # `--editguard-edited /elsewhere/x` would move it (and the default baselines/ folder): pin it to here.
     rootdir = [] if any(arg.startswith("--rootdir") for arg in args) else ["--rootdir", os.getcwd()]
     return int(pytest.main(["--pyargs", "editguard.gate", "-p", "no:cacheprovider", *rootdir, *args]))
+
+
+def joined_values(args: list[str]) -> list[str]:
+    """``--editguard-X VALUE`` as ``--editguard-X=VALUE``: pytest guesses its configuration file from path-like
+    arguments, and a separate value (``--editguard-edited /elsewhere/delta.safetensors``) would make it read
+    the configuration of the folder that file is in; joined, the configuration is the working directory's."""
+    from editguard.settings import OPTIONS
+
+    takes_value = {option.cli for option in OPTIONS if not option.flag}
+    joined: list[str] = []
+    pending: str | None = None
+    for arg in args:
+        if pending is not None:
+            joined.append(f"{pending}={arg}")
+            pending = None
+        elif arg in takes_value:
+            pending = arg
+        else:
+            joined.append(arg)
+    return joined + ([pending] if pending is not None else [])
 
 
 if __name__ == "__main__":

@@ -6,16 +6,19 @@ Heavy imports (torch, transformers, easyeditor) happen inside fixtures, never at
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
+from editguard.errors import COULD_NOT_CHECK as COULD_NOT_CHECK_STATUS
 from editguard.report import (
+    COULD_NOT_CHECK,
     PROPERTY,
     Row,
     draw_curves,
@@ -24,9 +27,12 @@ from editguard.report import (
     with_holm,
     write_json,
 )
-from editguard.settings import OPTIONS, Settings, SettingsError, build_settings
+from editguard.settings import OPTIONS, Settings, SettingsError, build_settings, origin
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
+SESSION_KEY = pytest.StashKey[Any]()  # the run's editguard.session.Session, made once per process
+PROBLEMS_KEY = pytest.StashKey[dict[str, str]]()  # a could-not-check message -> the test that reported it first
+PROBLEM = "editguard-could-not-check"  # the user property that marks a test the gate could not check
 
 
 # ----------------------------------------------------------------------------- options
@@ -70,18 +76,58 @@ def _pyproject_table(rootpath: Path) -> dict[str, Any]:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "editguard: a test that gates an edited model on a general ability")
+    _check_configuration_file(config)
     cli = {option.name: config.getoption(f"editguard_{option.name}") for option in OPTIONS}
     ini = {option.name: config.getini(option.ini) for option in OPTIONS}
     try:
         # Without a configuration file pytest guesses its rootdir from path-like arguments (option values
         # included), which would move the default baselines folder between runs: use the working directory.
         root = config.rootpath if config.inipath is not None else config.invocation_params.dir
-        settings = build_settings(cli, _pyproject_table(root), ini, rootdir=root)
+        pyproject = _pyproject_table(root)
+        settings = build_settings(cli, pyproject, ini, rootdir=root)
     except SettingsError as error:
         raise pytest.UsageError(str(error)) from None
-    _check_ability_names(settings)
+    _check_ability_names(settings, lambda name: origin(name, cli, pyproject, ini))
     config.stash[SETTINGS_KEY] = settings
+    config.stash[PROBLEMS_KEY] = {}
     config.pluginmanager.register(_Results(config), "editguard-results")
+
+
+def _check_configuration_file(config: pytest.Config) -> None:
+    """pytest guesses its configuration file from path-like arguments, option values included: refuse a guess
+    that the path given to an editguard option moved away from the project's own configuration."""
+    given = None if config.option.inifilename else _path_option_given_apart(config.invocation_params.args)
+    if given is None:
+        return
+    expected = _configuration_file_of(config.invocation_params.dir)
+    if expected is False or expected == config.inipath:
+        return
+    flag, value = given
+    found = config.inipath or "no configuration file"
+    wanted = f"the project's {expected}" if expected else "none (the working directory has no configuration file)"
+    raise pytest.UsageError(
+        f"{flag} {value}: pytest read {found} instead of {wanted}, because it guesses its configuration file from "
+        f"path arguments; write {flag}={value}, or pass -c with the project's configuration file, or run the editguard command"
+    )
+
+
+def _path_option_given_apart(args: tuple[str, ...]) -> tuple[str, str] | None:
+    """The first editguard option given as ``--flag VALUE`` (not ``--flag=VALUE``) whose value is an existing path."""
+    takes_value = {option.cli for option in OPTIONS if not option.flag}
+    for flag, value in zip(args, args[1:]):
+        if flag in takes_value and not value.startswith("-") and Path(value.split("::")[0]).exists():
+            return flag, value
+    return None
+
+
+def _configuration_file_of(folder: Path) -> Path | None | bool:
+    """The configuration file pytest finds from ``folder`` alone (None: none), or False when it cannot be told."""
+    from _pytest.config.findpaths import locate_config  # pytest's own search, so the answer matches pytest's
+
+    try:
+        return locate_config(folder, [folder])[1]
+    except Exception:  # a pytest whose private search differs: do not guess
+        return False
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)  # optional: pytest-xdist may be absent or disabled
@@ -104,50 +150,85 @@ def _worker() -> tuple[int, int]:
     return index, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 
 
+def _session(config: pytest.Config) -> Any:
+    """The run's ``editguard.session.Session``, made once per process (the start-up checks and the fixtures share it)."""
+    if SESSION_KEY not in config.stash:
+        from editguard.session import Session
+
+        index, count = _worker()
+        verbose = config.get_verbosity() > 0 or config.option.tbstyle == "long"  # tracebacks only when asked for
+        config.stash[SESSION_KEY] = Session(config.stash[SETTINGS_KEY], worker_index=index, worker_count=count, verbose=verbose)
+    return config.stash[SESSION_KEY]
+
+
 @pytest.fixture(scope="session")
 def editguard(pytestconfig: pytest.Config) -> Any:
     """The run's ``editguard.session.Session``: the model pair, scores, baselines and verdicts."""
-    from editguard.session import Session
+    return _session(pytestconfig)
 
-    index, count = _worker()
-    verbose = pytestconfig.get_verbosity() > 0
-    return Session(pytestconfig.stash[SETTINGS_KEY], worker_index=index, worker_count=count, verbose=verbose)
+
+@contextlib.contextmanager
+def _checking(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A ``GateProblem`` raised in the block makes the test "could not check" (``_could_not_check``)."""
+    from editguard.errors import GateProblem
+    from editguard.session import told
+
+    __tracebackhide__ = True
+    try:
+        yield
+    except GateProblem as problem:
+        _could_not_check(request, told(_session(request.config), problem))
+
+
+def _could_not_check(request: pytest.FixtureRequest, message: str) -> NoReturn:
+    """Fail the test as "could not check": the first test a problem stops says it, later ones point there."""
+    __tracebackhide__ = True
+    first = request.config.stash[PROBLEMS_KEY].setdefault(message, request.node.nodeid)
+    request.node.user_properties.append((PROBLEM, message.splitlines()[0]))
+    said = message if first == request.node.nodeid else f"the same problem as {first}, reported there"
+    pytest.fail(f"could not check: {said}", pytrace=False)
 
 
 @pytest.fixture
-def base_model(editguard: Any) -> Any:
+def base_model(editguard: Any, request: pytest.FixtureRequest) -> Any:
     """The base model (``LoadedModel``: ``.model``, ``.tokenizer``, ``.device``, ``.fingerprint``)."""
-    return editguard.base
+    with _checking(request):
+        editguard.ready()
+        return editguard.base
 
 
 @pytest.fixture
-def edited_model(editguard: Any) -> Iterator[Any]:
+def edited_model(editguard: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """The edited model: the base with the edit applied in place for this test, reverted after it."""
+    with _checking(request):
+        editguard.ready()
+        editguard.edits.primary  # noqa: B018 -- the edit, or the problem that stops it, before the test runs
     with editguard.edited() as model:
         yield model
 
 
 @pytest.fixture
-def score_ability(editguard: Any) -> Callable[..., Any]:
+def score_ability(editguard: Any, request: pytest.FixtureRequest) -> Callable[..., Any]:
     """``score_ability(ability, edited=True)`` -> ``Score`` (``.value``, ``.n``, per-example ``.outcomes``)."""
 
     def score(ability: str, edited: bool = True) -> Any:
-        return editguard.score(ability, edited=edited)
+        __tracebackhide__ = True
+        with _checking(request):
+            editguard.ready()
+            return editguard.score(ability, edited=edited)
 
     return score
 
 
 @pytest.fixture
-def ability_baseline(editguard: Any) -> Callable[[str], Any]:
-    """``ability_baseline(ability)`` -> the stored ``Baseline``; fails the test when missing or stale."""
-    from editguard.errors import GateProblem
+def ability_baseline(editguard: Any, request: pytest.FixtureRequest) -> Callable[[str], Any]:
+    """``ability_baseline(ability)`` -> the stored ``Baseline``; "could not check" when missing or stale."""
 
     def baseline(ability: str) -> Any:
         __tracebackhide__ = True
-        try:
+        with _checking(request):
+            editguard.ready()
             return editguard.baseline(ability)
-        except GateProblem as problem:
-            pytest.fail(str(problem), pytrace=False)
 
     return baseline
 
@@ -162,6 +243,8 @@ def editguard_check(editguard: Any, request: pytest.FixtureRequest) -> Callable[
         row, failure = gate_row(editguard, ability)
         row = dataclasses.replace(row, worker=os.environ.get("PYTEST_XDIST_WORKER", ""))
         request.node.user_properties.append((PROPERTY, row.as_dict()))
+        if row.verdict == COULD_NOT_CHECK:
+            _could_not_check(request, failure or row.note)
         if failure and row.passed:  # inconclusive under --editguard-inconclusive warn
             warnings.warn(pytest.PytestWarning(failure), stacklevel=2)
         elif failure:
@@ -181,6 +264,8 @@ def editguard_quality_check(editguard: Any, request: pytest.FixtureRequest) -> C
             pytest.skip("recording baselines: the base model is scored, no edit is checked")
         row, failure = quality_row(editguard)
         request.node.user_properties.append((PROPERTY, row.as_dict()))
+        if row.verdict == COULD_NOT_CHECK:
+            _could_not_check(request, failure or row.note)
         if row.verdict == "skipped":
             pytest.skip(row.note)
         if failure:
@@ -199,6 +284,48 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if item not in unused]
 
 
+# ----------------------------------------------------------------------------- start-up checks
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under xdist the controller collects nothing: when the gate was asked for, it checks the inputs (no model)."""
+    config = session.config
+    if config.pluginmanager.hasplugin("dsession") and _gate_requested(config):
+        _start(config, [], load=False)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """When a collected test uses the gate, the start-up checks run once, before the first test (``preflight``)."""
+    config = session.config
+    gated = [item for item in session.items if "editguard" in getattr(item, "fixturenames", ())]
+    if gated and not config.option.collectonly:
+        _start(config, _gated_abilities(gated), load=True)
+
+
+def _start(config: pytest.Config, abilities: list[str], *, load: bool) -> None:
+    """A start-up problem stops the run with one sentence and the could-not-check status (4).  An xdist worker
+    cannot stop the run cleanly, so there every test reports it instead (``Session.ready``)."""
+    from editguard.errors import GateProblem
+    from editguard.session import told
+
+    session = _session(config)
+    try:
+        session.start(abilities, load=load)
+    except GateProblem as problem:
+        if not hasattr(config, "workerinput"):
+            raise pytest.UsageError(told(session, problem)) from None
+
+
+def _gate_requested(config: pytest.Config) -> bool:
+    return any(arg == "editguard.gate" or arg.replace("\\", "/").split("::")[0].endswith("editguard/gate.py") for arg in config.args)
+
+
+def _gated_abilities(items: list[pytest.Item]) -> list[str]:
+    params = [getattr(getattr(item, "callspec", None), "params", {}) for item in items]
+    return sorted({str(param["editguard_ability"]) for param in params if "editguard_ability" in param})
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "editguard_ability" in metafunc.fixturenames:
         from editguard.tasks import task_names
@@ -207,11 +334,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("editguard_ability", sorted(settings.abilities or task_names()))
 
 
-def _check_ability_names(settings: Settings) -> None:
+def _check_ability_names(settings: Settings, origin_of: Callable[[str], str]) -> None:
+    """Every ability named by an option (abilities, data, per-ability tolerances) exists; "did you mean" when not."""
     from editguard.tasks import get_task
 
-    named = [("--editguard-abilities", name) for name in settings.abilities or ()]
-    named += [("--editguard-data", name) for name in settings.data]
+    named = [(origin_of("abilities"), name) for name in settings.abilities or ()]
+    named += [(origin_of("data"), name) for name in settings.data]
+    named += [(origin_of("tolerance"), name) for name in settings.tolerances]
     for option, name in named:
         try:
             get_task(name, settings.protocol)
@@ -228,21 +357,42 @@ _EDIT_SOURCES: dict[bool | None, str] = {
 }
 
 
+def _could_not_check_report(report: pytest.TestReport) -> bool:
+    return report.failed and any(name == PROBLEM for name, _ in report.user_properties)
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    """``-v`` says COULD NOT CHECK, not FAILED, for a test the gate could not check (it still counts as failed)."""
+    if report.when in ("setup", "call") and _could_not_check_report(report):
+        return ("failed", "F", "COULD NOT CHECK") if report.when == "call" else ("error", "E", "COULD NOT CHECK")
+    return None
+
+
 class _Results:
-    """Collects the gate rows (from this process or, under xdist, from the workers' reports)."""
+    """Collects the gate rows (from this process or, under xdist, from the workers' reports) and sets the exit
+    status: 1 when anything failed for another reason (a regression), else 4 when something could not be checked."""
 
     def __init__(self, config: pytest.Config):
         self.config = config
         self.rows: list[Row] = []
+        self.could_not_check = 0  # failed test reports marked "could not check"
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.could_not_check += _could_not_check_report(report)
         if report.when == "call":
             self.rows += [Row.from_dict(value) for name, value in report.user_properties if name == PROPERTY and isinstance(value, dict)]
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        settings = self.config.stash[SETTINGS_KEY]
-        if not self.rows or hasattr(self.config, "workerinput"):
+        if hasattr(self.config, "workerinput"):
             return
+        holm_failed = self.finish_rows(session) if self.rows else False
+        regressed = holm_failed or session.testsfailed > self.could_not_check
+        if self.could_not_check and not regressed and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            session.exitstatus = pytest.ExitCode(COULD_NOT_CHECK_STATUS)
+
+    def finish_rows(self, session: pytest.Session) -> bool:
+        """Holm over the rows, the curve and the JSON report; whether Holm failed an ability its test let pass."""
+        settings = self.config.stash[SETTINGS_KEY]
         self.rows, changed = with_holm(self.rows, settings.alpha, settings.fail_rule)
         if changed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # Holm failed an ability its own test let pass
@@ -256,6 +406,7 @@ class _Results:
                 "statistics": self.statement(settings),
             }
             write_json(settings.report, self.rows, context)
+        return changed
 
     def statement(self, settings: Settings) -> str:
         gated = sum(row.p_value is not None for row in self.rows)

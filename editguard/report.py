@@ -17,13 +17,14 @@ from editguard.metrics import METRICS
 from editguard.verdict import GatedVerdict, Outcome, holm_correct
 
 PROPERTY = "editguard"
+COULD_NOT_CHECK = "could not check"  # a row's verdict when a GateProblem stopped the gate before a verdict
 
 
 @dataclass(frozen=True)
 class Row:
     ability: str
     dataset: str
-    verdict: str  # pass, fail, recorded, error
+    verdict: str  # pass, fail, inconclusive, recorded, skipped, or COULD_NOT_CHECK
     baseline: float | None = None
     edited: float | None = None
     tolerance: float | None = None
@@ -71,8 +72,8 @@ class Row:
 
 
 def problem_row(ability: str, dataset: str, problem: str, *, metric: str = "", chance: float | None = None) -> Row:
-    """The gate could not check this ability: the row carries the sentence that says why."""
-    return Row(ability, dataset, "error", note=problem, metric=metric, chance=chance)
+    """The gate could not check this ability: the row carries the sentence that says why, and no verdict."""
+    return Row(ability, dataset, COULD_NOT_CHECK, note=problem, metric=metric, chance=chance)
 
 
 def recorded_row(task: Any, baseline: Any, path: Path, cached: int) -> Row:

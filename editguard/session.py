@@ -10,14 +10,14 @@ nothing here imports pytest.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from editguard import report
 from editguard.baselines import Baseline
-from editguard.errors import GateProblem
+from editguard.errors import GateProblem, brief, remembered
 from editguard.metrics import Score
 from editguard.report import Row
 from editguard.settings import Settings
@@ -29,7 +29,7 @@ from editguard.stages.verdicts import Verdicts
 from editguard.tasks import Task
 from editguard.verdict import Outcome, failure_message
 
-__all__ = ["GateProblem", "Session", "gate_row", "quality_row"]
+__all__ = ["GateProblem", "Session", "gate_row", "quality_row", "told"]
 
 
 @dataclass
@@ -45,8 +45,39 @@ class Session:
     def __post_init__(self) -> None:
         self.examples = Examples(self.settings)
 
-    @cached_property
+    problem: GateProblem | None = field(default=None, init=False)  # found at start-up: every test reports it
+
+    @remembered
     def base(self) -> Any:
+        """The base model (``models.LoadedModel``), loaded once; a GateProblem naming the option when it cannot be."""
+        from editguard.models import DeviceError, ModelSourceError
+
+        try:
+            return self._load_model()
+        except (DeviceError, ModelSourceError) as error:
+            raise GateProblem(str(error)) from None
+        except Exception as error:  # a library's error deep inside loading: one sentence, its traceback under -v
+            raise GateProblem(
+                f"--editguard-model {self.settings.model!r} could not be loaded ({brief(error)}); check that it names a "
+                "complete checkpoint (run with -v for the traceback)"
+            ) from error
+
+    def start(self, abilities: Sequence[str], *, load: bool = True) -> None:
+        """The start-up checks (``editguard.preflight``); the problem found is kept (``ready`` raises it) and raised."""
+        from editguard.preflight import check_start
+
+        try:
+            check_start(self, abilities, load=load)
+        except GateProblem as problem:
+            self.problem = problem
+            raise
+
+    def ready(self) -> None:
+        """Raise the problem the start-up checks found, if any: nothing can be checked then."""
+        if self.problem is not None:
+            raise self.problem
+
+    def _load_model(self) -> Any:
         import torch
 
         from editguard.models import cpu_threads_per_worker, load_model, resolve_device
@@ -106,11 +137,12 @@ def gate_row(session: Session, ability: str) -> tuple[Row, str | None]:
     """Run the gate for one ability: the report row, and the failure message when it must fail."""
     task = session.task(ability)
     try:
+        session.ready()
         if session.settings.update_baselines:
             return _recorded(session, task), None
         return _judged(session, task)
     except GateProblem as problem:
-        return report.problem_row(ability, task.dataset, str(problem), metric=task.metric, chance=task.chance), _told(session, problem)
+        return report.problem_row(ability, task.dataset, str(problem), metric=task.metric, chance=task.chance), told(session, problem)
 
 
 def _recorded(session: Session, task: Task) -> Row:
@@ -140,12 +172,13 @@ def _judged(session: Session, task: Task) -> tuple[Row, str | None]:
 def quality_row(session: Session) -> tuple[Row, str | None]:
     """Did the edits take?  Reliability gated (mean >= --editguard-min-reliability, and no request at 0)."""
     settings = session.settings
-    if settings.edited is not None and settings.edits == "demo":
-        return Row("edit_quality", "edit requests", "skipped", note="an edited model made elsewhere: no requests to check"), None
     try:
+        session.ready()
+        if settings.edited is not None and settings.edits == "demo":
+            return Row("edit_quality", "edit requests", "skipped", note="an edited model made elsewhere: no requests to check"), None
         measured = session.edits.quality()
     except GateProblem as problem:
-        return report.problem_row("edit_quality", "edit requests", str(problem)), _told(session, problem)
+        return report.problem_row("edit_quality", "edit requests", str(problem)), told(session, problem)
     minimum = settings.min_reliability
     row, failures = report.quality_row(measured, minimum, len(session.edits.requests))
     if not failures:
@@ -157,7 +190,7 @@ def quality_row(session: Session) -> tuple[Row, str | None]:
     )
 
 
-def _told(session: Session, problem: GateProblem) -> str:
+def told(session: Session, problem: GateProblem) -> str:
     """The problem's sentence, and under ``-v`` the traceback of the exception that caused it."""
     details = problem.full_traceback() if session.verbose else ""
     return f"{problem}\n\n{details}" if details else str(problem)

@@ -341,6 +341,11 @@ def _first_given(option: Option, cli: Mapping[str, Any], pyproject: Mapping[str,
     return None, ""
 
 
+def origin(name: str, cli: Mapping[str, Any], pyproject: Mapping[str, Any], ini: Mapping[str, Any]) -> str:
+    """Where the option ``name`` was given, as messages name it: its flag, its pyproject key or its ini name."""
+    return _first_given(OPTIONS_BY_NAME[name], cli, pyproject, ini)[1] or OPTIONS_BY_NAME[name].cli
+
+
 def _parsed(option: Option, raw: Any, origin: str, *, base: Path) -> Any:
     """Command-line values arrive parsed by argparse; others are parsed here, naming their origin."""
     if origin == option.cli:

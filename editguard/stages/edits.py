@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from editguard.errors import GateProblem
+from editguard.errors import GateProblem, remembered
 from editguard.fingerprint import library_versions
 from editguard.settings import Settings
 
@@ -53,11 +53,30 @@ class Edits:
     def base(self) -> Any:
         return self._base()
 
-    @cached_property
-    def requests(self) -> tuple[Any, ...]:
-        from editguard.editing.requests import load_requests
+    @remembered
+    def located_requests(self) -> tuple[tuple[str, Any], ...]:
+        """The edit requests, each with where it is in its file (for messages); read and checked once."""
+        from editguard.editing.requests import EditRequestError, located_requests
 
-        return tuple(load_requests(self.settings.edits))
+        try:
+            return located_requests(self.settings.edits)
+        except EditRequestError as error:
+            raise GateProblem(str(error)) from None
+
+    @property
+    def requests(self) -> tuple[Any, ...]:
+        return tuple(request for _, request in self.located_requests)
+
+    def check_context(self) -> None:
+        """Every request fits in the base model's context: EasyEdit would fail deep inside otherwise."""
+        from editguard.editing.requests import context_length, context_problem
+
+        base = self.base
+        limit = context_length(base.model.config, base.tokenizer)
+        for where, request in self.located_requests:
+            why = context_problem(request, base.tokenizer, limit)
+            if why:
+                raise GateProblem(f"{where}: {why}")
 
     @cached_property
     def hparams(self) -> dict[str, Any]:
@@ -71,7 +90,7 @@ class Edits:
         """The gated edit (in single mode: the first request's)."""
         return self.variants[0]
 
-    @cached_property
+    @remembered
     def variants(self) -> list[EditVariant]:
         """Every edited model the gate checks: one, or one per request in single mode."""
         if self.settings.edited is not None:
@@ -83,17 +102,39 @@ class Edits:
             self.curve_deltas  # noqa: B018 -- one editing run for the curve also yields the full edit (cached)
         return [self._computed("all", requests, self.settings.mode)]
 
-    def _external(self) -> EditVariant:
-        from editguard.editing.external import load_edited
+    @remembered
+    def edited_file(self) -> Any:
+        """The delta file of ``--editguard-edited`` (a ``WeightDelta``), read and checked once, before the base model
+        loads; None for a checkpoint folder, which is read against the base."""
+        from editguard.editing.delta import DeltaError
+        from editguard.editing.external import check_edited_path, read_delta_file
+        from editguard.editing.quality import UnchangedWeights
 
         source = self.settings.edited
         assert source is not None
-        delta = load_edited(source, self.base.model)
+        try:
+            check_edited_path(source)
+            return None if source.is_dir() else read_delta_file(source)
+        except (DeltaError, UnchangedWeights) as error:
+            raise GateProblem(str(error)) from None
+
+    def _external(self) -> EditVariant:
+        from editguard.editing.delta import DeltaError
+        from editguard.editing.external import load_edited
+        from editguard.editing.quality import UnchangedWeights
+
+        source = self.settings.edited
+        assert source is not None
+        try:
+            delta = load_edited(source, self.base.model, self.edited_file)
+        except (DeltaError, UnchangedWeights) as error:
+            raise GateProblem(str(error)) from None
         description = f"edited model {source} ({len(delta.changed_parameters)} changed tensors)"
         return EditVariant("edited", self.regularized(delta), EditInfo(description, None, 0.0, delta.changed_parameters))
 
     def _computed(self, label: str, requests: Sequence[Any], mode: str, of: int | None = None) -> EditVariant:
         from editguard.editing.cache import cached_edit
+        from editguard.editing.delta import check_finite
         from editguard.editing.easyedit import compute_edit
 
         base = self.base
@@ -105,6 +146,7 @@ class Edits:
             )  # fmt: skip
 
         cached = self.guarded(lambda: cached_edit(self.settings.cache_dir, self._material(requests, mode), compute))
+        self.guarded(lambda: check_finite(cached.outcome.delta, "its weight delta"))
         info = self._info(cached, len(requests), mode, f"{label} of {of}" if of else None)
         return EditVariant(label, self.regularized(cached.outcome.delta), info, tuple(requests))
 
@@ -141,15 +183,16 @@ class Edits:
 
     def guarded(self, run: Callable[[], Any]) -> Any:
         """An edit that cannot be made is a GateProblem naming the method and what to change."""
+        from editguard.editing.delta import DeltaError
         from editguard.editing.easyedit import EditError
         from editguard.editing.quality import UnchangedWeights
 
         try:
             return run()
-        except (EditError, UnchangedWeights) as error:
+        except (EditError, UnchangedWeights, DeltaError) as error:
             raise GateProblem(f"the {self.settings.method} edit failed: {error}") from error
 
-    @cached_property
+    @remembered
     def curve_deltas(self) -> dict[int, Any]:
         """The accumulated (sequential) or batched delta after each count of --editguard-edit-counts, unregularised."""
         from editguard.editing.cache import cached_edit
