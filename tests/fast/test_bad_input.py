@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import pickle
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -200,6 +201,19 @@ def test_a_cuda_device_the_machine_lacks_names_the_option() -> None:
         resolve_device("cuda:9", gpu_count=2)
     assert resolve_device("cuda:1", gpu_count=2) == "cuda:1"
     assert resolve_device("auto", gpu_count=0) == "cpu"
+
+
+def test_a_base_model_with_a_nan_weight_is_refused_naming_the_weight() -> None:
+    import torch
+
+    from editguard.preflight import check_finite_weights
+
+    layer = torch.nn.Linear(2, 2)
+    check_finite_weights(SimpleNamespace(model=layer, source="./ckpt"))
+    with torch.no_grad():
+        layer.bias[1] = float("inf")
+    with pytest.raises(GateProblem, match=r"^--editguard-model ./ckpt: weight 'bias' holds non-finite values \(NaN or inf\)"):
+        check_finite_weights(SimpleNamespace(model=layer, source="./ckpt"))
 
 
 # ----------------------------------------------------------------------------- problems found once, and how they show
