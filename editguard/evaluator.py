@@ -30,16 +30,16 @@ retries the batch, so an automatic size backs off to what fits.
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from editguard.progress import reporter
 
 EVALUATOR_VERSION = 2  # part of the output-cache key: bump when scores could change
 CPU_TOKEN_BUDGET = 4096  # tokens per forward pass on a CPU: larger batches only add padding cost
 CUDA_TOKEN_BUDGET = 65536  # a start; halved on out-of-memory
 DEFAULT_MAX_BATCH = 64
-PROGRESS_DELAY_S = 3.0  # a progress bar appears only for passes longer than this
 
 Item = TypeVar("Item")
 
@@ -287,16 +287,15 @@ class Evaluator:
             return self._with_backoff(run, batch[:middle]) + self._with_backoff(run, batch[middle:])
 
     def _progress(self, batches: Iterator[list[Item]], total: int, what: str, size: Callable[[list[Item]], int]) -> Iterator[list[Item]]:
-        """Yield the batches, with a tqdm bar on the real stderr when enabled and the pass lasts > a few seconds."""
+        """Yield the batches, with the run's progress bar when enabled (``editguard.progress``: on a terminal,
+        for passes longer than a few seconds)."""
         if not self.progress:
             yield from batches
             return
-        from tqdm.auto import tqdm
-
-        with tqdm(total=total, desc=f"editguard {what}", unit="req", delay=PROGRESS_DELAY_S, file=sys.__stderr__, leave=False) as bar:
+        with reporter().bar(total, what) as advance:
             for batch in batches:
                 yield batch
-                bar.update(size(batch))
+                advance(size(batch))
 
     def _right_padded(self, rows: list[tuple[int, ...]]) -> tuple[Any, Any]:
         import torch

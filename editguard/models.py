@@ -28,6 +28,7 @@ from typing import Any
 from editguard.atomic import atomic_folder, compute_once
 from editguard.errors import brief
 from editguard.fingerprint import DIGEST_CHARS
+from editguard.progress import timed
 
 EMBEDDED_DEFAULT = "smollm2"
 TINY = "tiny-gpt2"
@@ -317,7 +318,8 @@ def _converted_gguf(gguf: Path, cache_dir: Path) -> Path:
     stat = gguf.stat()
     key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{CONVERTED_FORMAT}".encode()).hexdigest()
     target = cache_dir / "models" / f"{gguf.stem}-{key[:12]}"
-    compute_once(target, lambda: (target / "config.json").is_file(), lambda: _convert(gguf, target), lambda: None)
+    said = f"model {gguf.name} converted to safetensors ({target})"
+    compute_once(target, lambda: (target / "config.json").is_file(), lambda: timed(said, _convert, gguf, target), lambda: None)
     return target
 
 

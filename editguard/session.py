@@ -10,6 +10,7 @@ nothing here imports pytest.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,6 +20,7 @@ from editguard import report
 from editguard.baselines import Baseline
 from editguard.errors import GateProblem, brief, remembered
 from editguard.metrics import Score
+from editguard.progress import reporter
 from editguard.report import Row
 from editguard.settings import Settings
 from editguard.stages.baselines import Baselines
@@ -85,7 +87,10 @@ class Session:
         device = resolve_device(self.settings.device, worker_index=self.worker_index)
         if device == "cpu" and self.worker_count > 1:
             torch.set_num_threads(cpu_threads_per_worker(self.worker_count))
-        return load_model(self.settings.model, device=device, cache_dir=self.settings.cache_dir)
+        started = time.perf_counter()
+        loaded = load_model(self.settings.model, device=device, cache_dir=self.settings.cache_dir)
+        reporter().done(f"model {loaded.name} loaded on {loaded.device}", started)
+        return loaded
 
     def _load_base(self) -> Any:
         return self.base

@@ -46,6 +46,7 @@ from editguard.editing.quality import check_changed
 from editguard.editing.registry import BATCH_METHODS
 from editguard.editing.requests import EditRequest
 from editguard.models import padding_side
+from editguard.progress import reporter
 
 __all__ = ["EDIT_MODES", "METHODS", "EditError", "EditOutcome", "EditRun", "Method", "compute_edit", "method", "resolve_hparams"]
 EDIT_MODES = ("sequential", "batch")  # what compute_edit accepts; modes.py adds "single" and count curves
@@ -98,6 +99,7 @@ class EditRun:
         self.cache_dir, self.model_fingerprint = cache_dir, model_fingerprint
         self.statistics: memit_stats.StatsFiles | None = None
         self._stack = contextlib.ExitStack()
+        self.applied = 0  # requests edited since the base (numbers the progress lines)
 
     def __enter__(self) -> Self:
         import torch
@@ -140,6 +142,7 @@ class EditRun:
 
         _restore(self.model, self._saved)
         _reset_caches()
+        self.applied = 0
         if reseed:
             torch.manual_seed(self.seed)
 
@@ -149,7 +152,9 @@ class EditRun:
     def apply(self, requests: Sequence[EditRequest]) -> list[dict[str, Any]]:
         """Edit one request after another (keep_original_weight=False: each on top of the last)."""
         metrics = []
-        for request in requests:
+        numbered = reporter().each(requests, f"{self.record.name} edit", describe=_prompt_of, first=self.applied + 1)
+        for request in numbered:  # a progress line or bar per request
+            self.applied += 1
             self._check_request(request)
             before = {name: parameter.detach().clone() for name, parameter in self._parameters().items()}
             started = time.perf_counter()
@@ -170,6 +175,7 @@ class EditRun:
         started = time.perf_counter()
         with self._failures_named(f"a batch of {len(requests)} requests"):
             results, _, _ = self.editor.batch_edit(**_edit_arguments(requests, extras=False), keep_original_weight=False, verbose=False)
+        reporter().done(f"{self.record.name} batch edit of {len(requests)} requests", started)
         seconds = (time.perf_counter() - started) / len(requests)
         return [self._with_notes(_plain(result), before, seconds) for result in results]
 
@@ -349,6 +355,10 @@ def _captured_output() -> Iterator[io.StringIO]:
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
         yield buffer
+
+
+def _prompt_of(request: EditRequest) -> str:
+    return repr(request.prompt if len(request.prompt) <= 60 else request.prompt[:60] + "...")
 
 
 def _first_line(error: BaseException, limit: int = 300) -> str:

@@ -8,6 +8,7 @@ With ``--editguard-edit-counts`` the stage also gives the delta after each count
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -15,6 +16,7 @@ from typing import Any
 
 from editguard.errors import GateProblem, remembered
 from editguard.fingerprint import library_versions
+from editguard.progress import reporter
 from editguard.settings import Settings
 
 
@@ -145,9 +147,11 @@ class Edits:
                 cache_dir=self.settings.cache_dir, model_fingerprint=base.fingerprint,
             )  # fmt: skip
 
+        started = time.perf_counter()
         cached = self.guarded(lambda: cached_edit(self.settings.cache_dir, self._material(requests, mode), compute))
         self.guarded(lambda: check_finite(cached.outcome.delta, "its weight delta"))
         info = self._info(cached, len(requests), mode, f"{label} of {of}" if of else None)
+        reporter().done(f"edit {info.description}: {'read from the edit cache' if cached.reused else 'computed'}", started)
         return EditVariant(label, self.regularized(cached.outcome.delta), info, tuple(requests))
 
     def _material(self, requests: Sequence[Any], mode: str, count: int | None = None) -> dict[str, Any]:
@@ -215,7 +219,10 @@ class Edits:
             material = self._material(requests[:count] if mode == "batch" else requests, mode, None if count == len(requests) else count)
             return self.guarded(lambda: cached_edit(self.settings.cache_dir, material, lambda: all_counts()[count])).outcome.delta
 
-        return {count: delta_after(count) for count in counts}
+        started = time.perf_counter()
+        deltas = {count: delta_after(count) for count in counts}
+        reporter().done(f"edit-count curve: the edits after {', '.join(map(str, counts))} requests ready", started)
+        return deltas
 
     @cached_property
     def curve_series(self) -> dict[str, dict[int, Any]]:
@@ -235,4 +242,7 @@ class Edits:
             return self.guarded(lambda: edit_quality(base.model, base.tokenizer, variant.requests, variant.delta))
 
         gated = self.variants if self.settings.mode == "single" else self.variants[:1]
-        return [(variant.label, measured(variant)) for variant in gated]
+        started = time.perf_counter()
+        qualities = [(variant.label, measured(variant)) for variant in gated]
+        reporter().done(f"edit quality measured on {len(self.requests)} requests", started)
+        return qualities

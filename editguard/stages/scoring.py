@@ -9,6 +9,7 @@ exactly afterwards.  How an ability is scored depends on its kind: the log-likel
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
@@ -17,6 +18,7 @@ from editguard.stages.examples import Examples, sample_order
 from editguard.fingerprint import combine, library_versions
 from editguard.metrics import ExampleResult, Score
 from editguard.outputs import OutputCache
+from editguard.progress import reporter
 from editguard.settings import Settings
 from editguard.tasks import Example, Task
 
@@ -41,6 +43,7 @@ class Scoring:
         self._results: dict[tuple[str, str], dict[str, ExampleResult]] = {}  # (ability, model) -> results
         self._from_cache: dict[tuple[str, str], set[str]] = {}
         self.cached_counts: dict[tuple[str, bool], int] = {}  # (ability, edited) -> results the cache served
+        self._told: set[tuple[str, str]] = set()  # (ability, model) whose results the progress log has mentioned
 
     @property
     def base(self) -> Any:
@@ -60,9 +63,15 @@ class Scoring:
         self.cached_counts[counted] = max(self.cached_counts.get(counted, 0), len(served))
         missing = [example for example in examples if example.id not in known]
         if missing:
+            started = time.perf_counter()
             scored = self._score_now(task, missing, delta)
             known.update(scored)
             self.outputs.store(material, scored)
+            cached = f" (and {len(served)} read from the output cache)" if served else ""
+            reporter().done(f"scored {task.name} on the {_model(delta)}: {len(missing)} examples{cached}", started)
+        elif served and key not in self._told:
+            reporter().line(f"scored {task.name} on the {_model(delta)}: {len(served)} examples read from the output cache")
+        self._told.add(key)
         return {example.id: known[example.id] for example in examples}
 
     def _known(self, task: Task, material: dict[str, Any]) -> dict[str, ExampleResult]:
@@ -125,6 +134,10 @@ class Scoring:
         batch = max_batch or self.settings.batch_size or DEFAULT_MAX_BATCH
         progress = self.progress and max_batch is None
         return Evaluator(self.base.model, self.base.tokenizer, max_batch=batch, progress=progress)
+
+
+def _model(delta: Any) -> str:
+    return "base model" if delta is None else "edited model"
 
 
 # ----------------------------------------------------------------------------- scoring by kind

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from editguard.baselines import Baseline
+from editguard.progress import reporter
 from editguard.settings import Settings
 from editguard.stages.baselines import Baselines
 from editguard.stages.edits import Edits, EditVariant
@@ -85,6 +86,8 @@ class Verdicts:
             if verdict.outcome is not Outcome.INCONCLUSIVE or end >= len(ordered):
                 break
         assert verdict is not None
+        settled = "settled" if verdict.outcome is not Outcome.INCONCLUSIVE else "not settled"
+        reporter().line(f"early stopping: {task.name} {settled} ({verdict.outcome.value.upper()}) after {len(used)} of {len(ordered)} examples")
         return verdict
 
 
