@@ -24,6 +24,7 @@ from editguard.report import (
     Row,
     draw_curves,
     first_failing_counts,
+    junit_properties,
     table,
     with_holm,
     write_json,
@@ -243,8 +244,7 @@ def editguard_check(editguard: Any, request: pytest.FixtureRequest) -> Callable[
     def check(ability: str) -> None:
         __tracebackhide__ = True
         row, failure = gate_row(editguard, ability)
-        row = dataclasses.replace(row, worker=os.environ.get("PYTEST_XDIST_WORKER", ""))
-        request.node.user_properties.append((PROPERTY, row.as_dict()))
+        row = _recorded(request, dataclasses.replace(row, worker=os.environ.get("PYTEST_XDIST_WORKER", "")), failure)
         if row.verdict == COULD_NOT_CHECK:
             _could_not_check(request, failure or row.note)
         if failure and row.passed:  # inconclusive under --editguard-inconclusive warn
@@ -265,7 +265,7 @@ def editguard_quality_check(editguard: Any, request: pytest.FixtureRequest) -> C
         if editguard.settings.update_baselines:
             pytest.skip("recording baselines: the base model is scored, no edit is checked")
         row, failure = quality_row(editguard)
-        request.node.user_properties.append((PROPERTY, row.as_dict()))
+        row = _recorded(request, row, failure)
         if row.verdict == COULD_NOT_CHECK:
             _could_not_check(request, failure or row.note)
         if row.verdict == "skipped":
@@ -274,6 +274,16 @@ def editguard_quality_check(editguard: Any, request: pytest.FixtureRequest) -> C
             pytest.fail(failure, pytrace=False)
 
     return check
+
+
+def _recorded(request: pytest.FixtureRequest, row: Row, failure: str | None) -> Row:
+    """The row with its failure message, in the test's report: whole for the controller's reports, and as flat
+    properties (scores, interval, flips, verdict) that ``--junitxml`` writes into the test case."""
+    if failure and row.verdict != COULD_NOT_CHECK:
+        row = dataclasses.replace(row, message=failure)
+    request.node.user_properties.append((PROPERTY, row.as_dict()))
+    request.node.user_properties.extend(junit_properties(row))
+    return row
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -52,6 +52,8 @@ class Row:
     curve: dict[str, list[list[Any]]] | None = None  # series name -> [edit count, edited score, verdict]
     quality: dict[str, Any] | None = None  # edit quality per gated edit (the edit_quality row)
     worker: str = ""  # the xdist worker that produced the row ("" without xdist)
+    message: str = ""  # the test's failure message, which ends with the remedy ("" when it passed)
+    worsened: list[dict[str, Any]] | None = None  # the first WORSENED_SHOWN examples that got worse (Verdicts.worsened)
 
     @property
     def difference(self) -> float | None:
@@ -248,3 +250,17 @@ def draw_curves(path: Path, rows: Sequence[Row], title: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def junit_properties(row: Row) -> list[tuple[str, str]]:
+    """The row as flat ``editguard.NAME`` properties, which pytest's ``--junitxml`` writes into the test case
+    (CI tools that read JUnit XML show them); a value the row does not have is left out."""
+    values: dict[str, Any] = {
+        "ability": row.ability, "metric": row.metric, "verdict": row.verdict, "baseline": row.baseline,
+        "edited": row.edited, "difference": row.difference, "lower": row.lower, "upper": row.upper,
+        "interval": _interval(row) if row.lower is not None or row.upper is not None else None,
+        "tolerance": row.tolerance, "n": row.n, "negative_flips": row.negative_flips, "positive_flips": row.positive_flips,
+        "note": row.note.splitlines()[0] if row.note else None,
+    }  # fmt: skip
+    shown = {name: format(value, ".6g") if isinstance(value, float) else str(value) for name, value in values.items() if value not in (None, "")}
+    return [(f"{PROPERTY}.{name}", value) for name, value in shown.items()]

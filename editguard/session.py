@@ -168,6 +168,7 @@ def _judged(session: Session, task: Task) -> tuple[Row, str | None]:
         jitter=scoring.noise_floor(task, examples) if settings.noise_floor else None,
         variant=variant.label if len(session.edits.variants) > 1 else "",
         curve=session.verdicts.curve(task.name) if settings.edit_counts else None,
+        worsened=session.verdicts.worsened(task.name, variant.delta),
     )  # fmt: skip
     if verdict.outcome is Outcome.PASS:
         return row, None

@@ -89,9 +89,13 @@ class Scoring:
 
     def unparsed_rate(self, task: Task, examples: Sequence[Example], delta: Any = None) -> float:
         """Share of ``examples`` already scored whose output could not be parsed."""
+        results = self.known(task, examples, delta)
+        return sum(not result.parsed for result in results.values()) / len(results) if results else 0.0
+
+    def known(self, task: Task, examples: Sequence[Example], delta: Any = None) -> dict[str, ExampleResult]:
+        """The results of ``examples`` already scored in this run (early stopping may have used fewer); scores nothing."""
         results = self._results.get((task.name, self.material(task, delta)["model"]), {})
-        ids = [example.id for example in examples if example.id in results]
-        return sum(not results[i].parsed for i in ids) / len(ids) if ids else 0.0
+        return {example.id: results[example.id] for example in examples if example.id in results}
 
     def noise_floor(self, task: Task, examples: Sequence[Example]) -> int:
         """Examples whose base outcome changes when re-scored with batch size 1 in a shuffled order (should be 0)."""

@@ -8,6 +8,7 @@ once every ability has its verdict (``verdict.holm_correct`` through ``report.wi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ from editguard.tasks import Example, Task, task_names
 from editguard.verdict import Outcome, Policy, Verdict, compare, compare_sequential
 
 _RANK = {Outcome.FAIL: 0, Outcome.INCONCLUSIVE: 1, Outcome.PASS: 2}
+WORSENED_SHOWN = 10  # examples that got worse, kept per ability for the reports
+SHOWN_CHARS = 600  # the most characters of a prompt or an expected answer kept for the reports
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,24 @@ class Verdicts:
             curve[name] = [[count, round(v.observed, 6), v.outcome.value] for count, v in verdicts]
         return curve
 
+    def worsened(self, ability: str, delta: Any, shown: int = WORSENED_SHOWN) -> list[dict[str, Any]]:
+        """The examples base + ``delta`` answered worse than the baseline did (the largest drop first, at most
+        ``shown``), for the reports: id, prompt, expected answer, and each model's score on the example.  The
+        evaluator keeps no model output, so a report shows the outcomes, not the answers."""
+        from editguard.metrics import get_metric
+
+        task = self.examples.task(ability)
+        metric = get_metric(task.metric)
+        sign = 1.0 if metric.higher_is_better else -1.0
+        base = self.baselines.checked(ability).outcomes
+        examples = [example for example in self.examples.sample(task) if example.id in base]
+        edited = self.scoring.known(task, examples, delta)
+        scores = {i: (metric.aggregate([base[i]]), metric.aggregate([result.outcome])) for i, result in edited.items()}
+        drops = {i: sign * (before - after) for i, (before, after) in scores.items() if sign * (before - after) > 1e-12}
+        worst = sorted(drops, key=lambda i: (-drops[i], i))[:shown]
+        by_id = {example.id: example for example in examples}
+        return [_worsened(by_id[i], *scores[i], parsed=edited[i].parsed) for i in worst]
+
     def _sequential(self, task: Task, examples: Sequence[Example], baseline: Baseline, policy: Policy, delta: Any) -> Verdict:
         """Score the edited model a chunk at a time, in a seeded random order, until the verdict is settled."""
         ordered = sorted(examples, key=sample_order)
@@ -89,6 +110,20 @@ class Verdicts:
         settled = "settled" if verdict.outcome is not Outcome.INCONCLUSIVE else "not settled"
         reporter().line(f"early stopping: {task.name} {settled} ({verdict.outcome.value.upper()}) after {len(used)} of {len(ordered)} examples")
         return verdict
+
+
+def _worsened(example: Example, base: float, edited: float, *, parsed: bool) -> dict[str, Any]:
+    """One example that got worse, JSON-able (it travels from an xdist worker in the report row)."""
+    expected = example.choices[example.gold] if example.choices and example.gold is not None else example.target
+    return {
+        "id": example.id, "prompt": _cut(example.prompt), "expected": _cut(expected if isinstance(expected, str) else json.dumps(expected, default=str)),
+        "base": round(base, 4), "edited": round(edited, 4), "parsed": parsed,
+    }  # fmt: skip
+
+
+def _cut(text: str, limit: int = SHOWN_CHARS) -> str:
+    """The end of ``text`` (a few-shot prompt asks its question last)."""
+    return text if len(text) <= limit else f"({len(text):,} characters) ..." + text[-limit:]
 
 
 def _early_stoppable(metric: str) -> bool:
