@@ -40,6 +40,7 @@ class Baseline:
     versions: Mapping[str, str] = field(default_factory=dict)
     protocol: str = "default"
     data: str = "probe"  # the data source the examples came from
+    dtype: str = "float32"  # the precision the base model was scored in; written only when not float32
     unparsed: int = 0  # examples whose output could not be parsed
     extras: Mapping[str, float] = field(default_factory=dict)  # secondary metrics, e.g. MRR
     format: int = FORMAT
@@ -47,6 +48,8 @@ class Baseline:
     def to_json(self) -> str:
         record = asdict(self)
         record["outcomes"] = dict(sorted(self.outcomes.items(), key=lambda item: _natural(item[0])))
+        if self.dtype == "float32":  # said only when it is not: float32 files stay as they were before dtypes
+            del record["dtype"]
         return json.dumps(record, indent=2, sort_keys=False) + "\n"
 
 
@@ -71,8 +74,14 @@ def _natural(key: str) -> tuple[int, Any]:
     return (0, int(key)) if key.isdigit() else (1, key)
 
 
-def staleness(baseline: Baseline, *, task_version: int, task_fingerprint: str, model_fingerprint: str) -> str | None:
-    """Why ``baseline`` no longer describes the current task and base model, or None if it does."""
+def staleness(
+    baseline: Baseline, *, task_version: int, task_fingerprint: str, model_fingerprint: str, dtype: str = "float32"
+) -> str | None:
+    """Why ``baseline`` no longer describes the current task and base model, or None if it does.
+
+    Another dtype is told before other weights: the weights fingerprint covers the dtype, so it differs too,
+    and the dtype is the cause a person can act on.
+    """
     if baseline.task_version != task_version:
         return f"it was recorded for task version {baseline.task_version}, the task is now version {task_version}"
     if baseline.task_fingerprint != task_fingerprint:
@@ -80,6 +89,8 @@ def staleness(baseline: Baseline, *, task_version: int, task_fingerprint: str, m
             f"the task's data or prompt changed since it was recorded "
             f"(fingerprint {baseline.task_fingerprint} there, {task_fingerprint} now)"
         )
+    if baseline.dtype != dtype:
+        return f"it was recorded with the model in {baseline.dtype}, and this run loads it in {dtype}"
     if baseline.model_fingerprint != model_fingerprint:
         return (
             f"it was recorded on other base weights "

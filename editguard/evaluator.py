@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from editguard.models import input_device
 from editguard.progress import reporter
 
 EVALUATOR_VERSION = 2  # part of the output-cache key: bump when scores could change
@@ -91,7 +92,7 @@ class Evaluator:
     ):
         self.model = model
         self.tokenizer = tokenizer
-        self.token_budget = token_budget or default_token_budget(model.device)
+        self.token_budget = token_budget or default_token_budget(input_device(model))
         self.max_batch = max_batch
         self.progress = progress
 
@@ -175,7 +176,7 @@ class Evaluator:
         """Hidden states (or logits, when the head must run whole) and the key/value cache."""
         import torch
 
-        device = self.model.device
+        device = input_device(self.model)  # a model split by accelerate included
         extra = {key: value.to(device) for key, value in positions.items()}
         module = self.model.base_model if self._split_head else self.model
         with torch.inference_mode():
@@ -236,7 +237,7 @@ class Evaluator:
         for row, item in enumerate(batch):
             input_ids[row, width - len(item.tokens) :] = torch.tensor(item.tokens)
             attention[row, width - len(item.tokens) :] = 1
-        device = self.model.device
+        device = input_device(self.model)  # a model split by accelerate included
         extra = {"stop_strings": list(stop), "tokenizer": self.tokenizer} if stop else {}
         with torch.inference_mode():
             generated = self.model.generate(

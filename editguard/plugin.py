@@ -327,6 +327,9 @@ def _start(config: pytest.Config, abilities: list[str], *, load: bool) -> None:
         session.start(abilities, load=load)
     except GateProblem as problem:
         if not hasattr(config, "workerinput"):
+            results = config.pluginmanager.get_plugin("editguard-results")
+            assert isinstance(results, _Results)
+            results.write_summaries(COULD_NOT_CHECK_STATUS)  # the run stops here: the reports say why
             raise pytest.UsageError(told(session, problem)) from None
 
 
@@ -432,6 +435,11 @@ _EDIT_SOURCES: dict[bool | None, str] = {
 }
 
 
+def _dtype(rows: list[Row]) -> str:
+    """The precision the rows were scored in ("" when none says; several joined, which only a mixed report shows)."""
+    return ", ".join(sorted({row.dtype for row in rows if row.dtype}))
+
+
 def _could_not_check_report(report: pytest.TestReport) -> bool:
     return report.failed and any(name == PROBLEM for name, _ in report.user_properties)
 
@@ -451,9 +459,13 @@ class _Results:
         self.config = config
         self.rows: list[Row] = []
         self.could_not_check = 0  # failed test reports marked "could not check"
+        self.problems: list[str] = []  # their sentences (a fixture's problem has no row)
+        self.written: list[tuple[str, Path]] = []  # (what, file) of the Markdown and HTML reports, once written
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.could_not_check += _could_not_check_report(report)
+        if _could_not_check_report(report):
+            self.problems += [str(value) for name, value in report.user_properties if name == PROBLEM]
         if report.when == "call":
             self.rows += [Row.from_dict(value) for name, value in report.user_properties if name == PROPERTY and isinstance(value, dict)]
 
@@ -464,6 +476,32 @@ class _Results:
         regressed = holm_failed or session.testsfailed > self.could_not_check
         if self.could_not_check and not regressed and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             session.exitstatus = pytest.ExitCode(COULD_NOT_CHECK_STATUS)
+        self.write_summaries(int(session.exitstatus))
+
+    def write_summaries(self, status: int) -> None:
+        """The Markdown summary (appended to $GITHUB_STEP_SUMMARY too) and the HTML report, once, on the controller,
+        when the gate ran or could not start (a run of other tests writes none)."""
+        from editguard import summary, webreport
+
+        run = self.summary_run(status)
+        if self.written or hasattr(self.config, "workerinput") or not (run.rows or run.problems):
+            return
+        settings = self.config.stash[SETTINGS_KEY]
+        for path in summary.write_markdown(settings.markdown, run):
+            self.written.append(("Markdown summary" if path == settings.markdown else f"job summary (${summary.STEP_SUMMARY})", path))
+        if settings.html is not None:
+            self.written.append(("HTML report", webreport.write_html(settings.html, run)))
+
+    def summary_run(self, status: int) -> Any:
+        """The run as the summaries tell it (``editguard.summary.Run``)."""
+        from editguard.summary import Run, problems_of, run_verdict
+
+        settings = self.config.stash[SETTINGS_KEY]
+        startup = self.config.stash[SESSION_KEY].problem if SESSION_KEY in self.config.stash else None
+        problems = problems_of(self.rows, self.problems + ([str(startup)] if startup is not None else []))
+        statement = self.statement(settings) if any(row.p_value is not None for row in self.rows) else ""
+        curve = settings.curve if any(row.curve for row in self.rows) else None
+        return Run(run_verdict(status, self.rows), status, tuple(self.rows), problems, settings.model, statement, curve)
 
     def finish_rows(self, session: pytest.Session) -> bool:
         """Holm over the rows, the curve and the JSON report; whether Holm failed an ability its test let pass."""
@@ -478,6 +516,7 @@ class _Results:
             context = {
                 "model": settings.model,
                 "update_baselines": bool(settings.update_baselines),
+                "dtype": _dtype(self.rows),
                 "statistics": self.statement(settings),
             }
             write_json(settings.report, self.rows, context)
@@ -494,6 +533,8 @@ class _Results:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.rows:
+            for what, path in self.written:
+                terminalreporter.write_line(f"editguard {what}: {path}")
             return
         terminalreporter.section("editguard")
         for description, reused in sorted({(row.edit, row.edit_reused) for row in self.rows if row.edit}, key=str):
@@ -505,6 +546,8 @@ class _Results:
             terminalreporter.write_line(
                 f"model outputs: {cached} of {scored} example results read from the output cache (--editguard-rescore scores them again)"
             )
+        if _dtype(self.rows):
+            terminalreporter.write_line(f"model dtype: {_dtype(self.rows)} (--editguard-dtype)")
         for line in table(self.rows):
             terminalreporter.write_line(line)
         settings = self.config.stash[SETTINGS_KEY]
@@ -540,3 +583,5 @@ class _Results:
         report = self.config.stash[SETTINGS_KEY].report
         if report is not None:
             terminalreporter.write_line(f"JSON report: {report}")
+        for what, path in self.written:
+            terminalreporter.write_line(f"{what}: {path}")

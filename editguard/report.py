@@ -52,6 +52,7 @@ class Row:
     curve: dict[str, list[list[Any]]] | None = None  # series name -> [edit count, edited score, verdict]
     quality: dict[str, Any] | None = None  # edit quality per gated edit (the edit_quality row)
     worker: str = ""  # the xdist worker that produced the row ("" without xdist)
+    dtype: str = ""  # the precision the models were scored in (float32, bfloat16, float16)
     message: str = ""  # the test's failure message, which ends with the remedy ("" when it passed)
     worsened: list[dict[str, Any]] | None = None  # the first WORSENED_SHOWN examples that got worse (Verdicts.worsened)
 
@@ -83,6 +84,7 @@ def recorded_row(task: Any, baseline: Any, path: Path, cached: int) -> Row:
     return Row(
         task.name, task.dataset, "recorded", baseline=baseline.score, n=baseline.n, note=f"wrote {path}",
         metric=task.metric, chance=task.chance, unparsed=baseline.unparsed / baseline.n if baseline.n else 0.0, cached=cached,
+        dtype=baseline.dtype,
     )  # fmt: skip
 
 
@@ -90,7 +92,7 @@ def verdict_row(task: Any, verdict: Any, edit: Any, **measured: Any) -> Row:
     """An ability's verdict (``verdict.Verdict``) on an edit (``stages.edits.EditInfo``).
 
     ``measured`` holds what the stages measured beside the verdict: unparsed, cached, available, jitter,
-    variant, curve.
+    variant, curve, dtype.
     """
     return Row(
         task.name, task.dataset, verdict.outcome.value, baseline=verdict.baseline, edited=verdict.observed,

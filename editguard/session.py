@@ -82,13 +82,20 @@ class Session:
     def _load_model(self) -> Any:
         import torch
 
-        from editguard.models import cpu_threads_per_worker, load_model, resolve_device
+        from editguard.models import cpu_threads_per_worker, gpu_group, load_model, resolve_device, resolve_dtype
 
-        device = resolve_device(self.settings.device, worker_index=self.worker_index)
+        settings = self.settings
+        gpus: tuple[int, ...] = ()
+        if settings.device_map and settings.device in ("auto", "cuda") and torch.cuda.is_available():
+            gpus = gpu_group(self.worker_index, self.worker_count, torch.cuda.device_count())
+            device = f"cuda:{gpus[0]}"
+        else:
+            device = resolve_device(settings.device, worker_index=self.worker_index)
         if device == "cpu" and self.worker_count > 1:
             torch.set_num_threads(cpu_threads_per_worker(self.worker_count))
+        dtype = resolve_dtype(settings.dtype, device)
         started = time.perf_counter()
-        loaded = load_model(self.settings.model, device=device, cache_dir=self.settings.cache_dir)
+        loaded = load_model(settings.model, device=device, cache_dir=settings.cache_dir, dtype=dtype, device_map=settings.device_map, gpus=gpus)
         reporter().done(f"model {loaded.name} loaded on {loaded.device}", started)
         return loaded
 
@@ -168,6 +175,7 @@ def _judged(session: Session, task: Task) -> tuple[Row, str | None]:
         jitter=scoring.noise_floor(task, examples) if settings.noise_floor else None,
         variant=variant.label if len(session.edits.variants) > 1 else "",
         curve=session.verdicts.curve(task.name) if settings.edit_counts else None,
+        dtype=session.base.dtype,
         worsened=session.verdicts.worsened(task.name, variant.delta),
     )  # fmt: skip
     if verdict.outcome is Outcome.PASS:

@@ -20,6 +20,8 @@ from editguard.editing import registry as editing
 
 DEFAULT_TOLERANCE = 0.05
 DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16", "float16")  # auto: bfloat16 on a CUDA device that has it, else float32
+DEVICE_MAPS = ("auto", "balanced")  # accelerate's; or a JSON file of module -> device
 PROTOCOLS = ("default", "study")  # kept equal to editguard.tasks.PROTOCOLS (checked by a test)
 DATA_KINDS = ("probe", "hf", "file", "study")
 
@@ -145,6 +147,17 @@ def parse_device(text: str) -> str:
     return text
 
 
+def parse_device_map(text: str) -> str:
+    """``auto`` or ``balanced`` (accelerate spreads the model over the worker's GPUs), or a JSON file of module -> device."""
+    text = str(text).strip()
+    if text in DEVICE_MAPS or Path(text).is_file():
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a device map; use auto, balanced, or a JSON file mapping module names to devices "
+        '(e.g. {"model.layers.0": 0, "model.layers.1": "cpu"})'
+    )
+
+
 def parse_existing_file(text: str) -> Path:
     path = Path(text)
     if not path.is_file():
@@ -214,9 +227,13 @@ class Settings:
     tolerances: Mapping[str, float] = field(default_factory=dict)  # per ability
     limit: int | None = None
     device: str = "auto"
+    dtype: str = "auto"  # the precision the model is loaded and edited in (DTYPES)
+    device_map: str | None = None  # accelerate: auto, balanced or a JSON file (None: the whole model on `device`)
     update_baselines: bool = False
     cache_dir: Path = field(default_factory=default_cache_dir)
     report: Path | None = None
+    markdown: Path | None = None  # the Markdown summary (also appended to $GITHUB_STEP_SUMMARY when that is set)
+    html: Path | None = None  # the self-contained HTML report
     abilities: tuple[str, ...] | None = None  # None: every registered ability
     protocol: str = "default"
     data: Mapping[str, str] = field(default_factory=dict)  # ability -> data source (default: probe)
@@ -273,9 +290,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("tolerance", "largest allowed drop: FRACTION for every ability, or ABILITY=FRACTION; repeatable (default 0.05)", parse_tolerance, repeat=True, metavar="[ABILITY=]FRACTION"),
     Option("limit", "examples per ability (a fixed, seeded sample; default: all)", parse_limit, metavar="N"),
     Option("device", "auto (one GPU per xdist worker when there are GPUs, else CPU), cpu, cuda or cuda:N", parse_device, metavar="DEVICE"),
+    Option("dtype", "precision the model is loaded, edited and scored in: auto (bfloat16 on a CUDA device that supports it, else float32), float32, bfloat16 or float16", _choice("dtype", DTYPES), metavar="DTYPE"),
+    Option("device_map", "spread a model too large for one device over the worker's GPUs with accelerate: auto, balanced, or a JSON file of module -> device ('cpu' and 'disk' offload)", parse_device_map, metavar="auto|balanced|FILE"),
     Option("update_baselines", "score the base model and (re)write the baseline files instead of gating", parse_bool, flag=True),
     Option("cache_dir", "folder for converted models and computed edits (default: $EDITGUARD_CACHE_DIR or ~/.cache/editguard)", Path, metavar="DIR"),
     Option("report", "write the per-ability results as JSON to this file", Path, metavar="FILE"),
+    Option("markdown", "write a Markdown summary (verdict, table, edit quality, remedies) to this file; it is also appended to $GITHUB_STEP_SUMMARY when that is set", Path, metavar="FILE"),
+    Option("html", "write a self-contained HTML report (table, interval plot, examples that got worse, edit quality, curve) to this file", Path, metavar="FILE"),
     Option("abilities", "comma-separated abilities to gate (default: all)", parse_abilities, metavar="NAMES"),
     Option("protocol", "default (correct scoring) or study (the reference study's prompts and scorers, flaws included)", parse_protocol, metavar="NAME"),
     Option("batch_size", "most examples per forward pass, or auto (default: a token budget per device, backing off on CUDA out-of-memory); scores do not depend on it", parse_batch_size, metavar="N|auto"),
@@ -295,7 +316,7 @@ class SettingsError(ValueError):
     """A configured value is invalid; the message names where it came from."""
 
 
-_PATHS = ("baselines", "edited", "report", "hparams", "cache_dir", "edits", "curve")
+_PATHS = ("baselines", "edited", "report", "hparams", "cache_dir", "edits", "curve", "markdown", "html")
 
 
 def build_settings(

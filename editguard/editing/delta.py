@@ -73,13 +73,37 @@ class WeightDelta:
 
 def delta_between(before: Mapping[str, Any], model: Any) -> WeightDelta:
     """The change from ``before`` (name -> saved tensor) to the model's current parameters."""
-    parameters = dict(model.named_parameters())
+    from editguard.models import value_tensors
+
+    parameters = value_tensors(model)
     tensors = {}
     for name, old in before.items():
-        difference = (parameters[name].detach() - old.to(parameters[name].device)).to("cpu")
+        difference = exact_difference(parameters[name], old).to("cpu")
         if bool(difference.any()):
             tensors[name] = difference
     return WeightDelta(tensors)
+
+
+def exact_difference(new: Any, old: Any) -> Any:
+    """``new - old`` on ``new``'s device, in at least float32.
+
+    Two bfloat16 (or float16) weights differ by a number that can need up to 16 more mantissa bits than
+    they have: rounded back to half precision, base + delta would not give the edited weight again.  In
+    float32 the difference is exact whenever the two are within a factor of 2**16 of each other, and
+    ``added`` then rounds base + delta once, to the edited weight itself.  Float32 models are unchanged.
+    """
+    import torch
+
+    wide = torch.promote_types(new.dtype, torch.float32)
+    return new.detach().to(wide) - old.detach().to(new.device, wide)
+
+
+def added(parameter: Any, tensor: Any) -> Any:
+    """``parameter + tensor`` computed in at least float32 on the parameter's device, rounded once to its dtype."""
+    import torch
+
+    wide = torch.promote_types(parameter.dtype, torch.float32)
+    return (parameter.detach().to(wide) + tensor.to(parameter.device, wide)).to(parameter.dtype)
 
 
 def check_finite(delta: WeightDelta, source: str) -> None:
@@ -98,7 +122,7 @@ def check_finite(delta: WeightDelta, source: str) -> None:
 
 
 def check_fits(model: Any, delta: WeightDelta) -> None:
-    parameters = dict(model.named_parameters())
+    parameters = dict(model.named_parameters())  # shapes only: an offloaded (meta) parameter has its shape
     for name, tensor in delta.tensors.items():
         if name not in parameters:
             raise DeltaError(f"delta tensor {name!r} is not a parameter of the model")
@@ -110,16 +134,19 @@ def check_fits(model: Any, delta: WeightDelta) -> None:
 
 @contextlib.contextmanager
 def applied(model: Any, delta: WeightDelta) -> Iterator[Any]:
-    """The model with ``delta`` added in place; the touched tensors are restored exactly on exit."""
+    """The model with ``delta`` added in place, each tensor on the device it lives on (a model split by
+    accelerate included) and in its dtype (``added``); the touched tensors are restored exactly on exit."""
     import torch
 
+    from editguard.models import value_tensors
+
     check_fits(model, delta)
-    parameters = dict(model.named_parameters())
+    parameters = value_tensors(model)  # where each weight's values live: its device, or accelerate's offload
     saved = {name: parameters[name].detach().clone() for name in delta.tensors}
     try:
         with torch.no_grad():
             for name, tensor in delta.tensors.items():
-                parameters[name].add_(tensor.to(parameters[name].device, parameters[name].dtype))
+                parameters[name].copy_(added(parameters[name], tensor))
         yield model
     finally:
         with torch.no_grad():

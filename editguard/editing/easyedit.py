@@ -38,6 +38,7 @@ from editguard.editing.methods import (  # re-exported: the adapter's public API
     EditError,
     Method,
     easyedit_model_name,
+    model_layout,
     method,
     needs_statistics,
     resolve_hparams,
@@ -45,7 +46,7 @@ from editguard.editing.methods import (  # re-exported: the adapter's public API
 from editguard.editing.quality import check_changed
 from editguard.editing.registry import BATCH_METHODS
 from editguard.editing.requests import EditRequest
-from editguard.models import padding_side
+from editguard.models import normalise_tokenizer, padding_side
 from editguard.progress import reporter
 
 __all__ = ["EDIT_MODES", "METHODS", "EditError", "EditOutcome", "EditRun", "Method", "compute_edit", "method", "resolve_hparams"]
@@ -114,6 +115,7 @@ class EditRun:
         self._training = self.model.training
         self._checksums = _checksums(self.model, skip=set(names))
         self._stack.enter_context(torch.random.fork_rng(devices=[]))
+        normalise_tokenizer(self.tokenizer)  # no token_type_ids, a pad token (load_model did it; a caller's own may not)
         self._stack.enter_context(padding_side(self.tokenizer, "right"))  # EasyEdit pads per method; put it back
         self._stack.enter_context(_captured_output())
         try:
@@ -192,7 +194,9 @@ class EditRun:
         except TypeError as error:  # a required field is missing (an architecture without defaults)
             raise EditError(f"{self.record.name} hyper-parameters are incomplete: {error}; add it to --editguard-hparams") from None
         editor = easyeditor.BaseEditor.from_hparams(params)
-        editor.model_name = params.model_name = easyedit_model_name(self.model.config)
+        editor.model_name = params.model_name = easyedit_model_name(self.model)
+        if self.record.name == "KN":  # KN knows three families by name; it is told this model's modules instead
+            params.editguard_kn_attributes = model_layout(self.model).kn_attributes()
         editor.apply_algo = self.record.wrap_apply(editor.apply_algo)
         return editor
 
@@ -324,6 +328,12 @@ def _snapshot(model: Any, names: list[str]) -> dict[str, Any]:
     missing = [name for name in names if name not in parameters]
     if missing:
         raise EditError(f"the model has no parameter {missing[0]!r}; fix the module templates in --editguard-hparams")
+    offloaded = [name for name in names if parameters[name].is_meta]
+    if offloaded:
+        raise EditError(
+            f"easyeditor edits weights in place, and {offloaded[0]!r} is offloaded by the device map (no device holds it); "
+            "map that layer to a device in --editguard-device-map, or make the edit elsewhere and pass --editguard-edited"
+        )
     return {name: parameters[name].detach().clone() for name in names}
 
 
@@ -340,9 +350,11 @@ def _checksums(model: Any, skip: set[str]) -> dict[str, int]:
     """A sum of each parameter's bit patterns: any change of one element changes it."""
     import torch
 
+    from editguard.models import value_tensors
+
     views = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
     sums = {}
-    for name, parameter in model.named_parameters():
+    for name, parameter in value_tensors(model).items():  # offloaded weights where accelerate keeps them
         if name not in skip:
             bits = parameter.detach().reshape(-1).view(views[parameter.element_size()])
             sums[name] = int(torch.sum(bits, dtype=torch.int64))

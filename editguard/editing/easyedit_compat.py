@@ -14,6 +14,13 @@ Owns every work-around EasyEdit needs, and nothing else:
   still return one in transformers 4.55, Llama blocks return the hidden-state tensor itself, so
   ``output[0]`` took the first sequence of the batch and MEMIT crashed on Llama models.  Those three
   reads are rewritten to take the tensor out of a tuple only when there is one.
+* Half precision and split models: ROME multiplies a left vector in the model's dtype (bfloat16) by a
+  float32 right vector, which torch refuses; the rank-one update is made in float32 on the left vector's
+  device (``_rank_one``) and added to the weight once, rounding to its dtype once.  The vector ROME and
+  MEMIT optimise is added to the hidden state on that state's device, and the editor does not move a
+  model accelerate has placed (``hf_device_map``) onto one device.
+* KN knows the module names of GPT-2, GPT-J and Llama by name only; it is handed the model's own
+  (``layouts.Layout.kn_attributes``) right after it is built.
 * Importing it configures the root logger, and it seeds the global RNGs; both are undone.
 
 ``import_easyeditor()`` is the only entry point.
@@ -41,18 +48,53 @@ _BLOCK_OUTPUT_HELPER = b"""
 def _block_output(output):  # added by editguard: a block returns a tuple (GPT-2) or a tensor (Llama)
     return output[0] if isinstance(output, tuple) else output
 """
+_RANK_ONE_HELPER = b"""
+
+def _rank_one(left, right):  # added by editguard: float32, on the left vector's device (bfloat16 left, float32 right)
+    return left.float().unsqueeze(1) @ right.float().to(left.device).unsqueeze(0)
+"""
+_KN_MODULES_HELPER = b"""
+
+def _editguard_modules(kn, hparams):  # added by editguard: the model's own module names, found by introspection
+    for name, value in getattr(hparams, "editguard_kn_attributes", {}).items():
+        setattr(kn, name, value)
+"""
 # Rewrites for one module each, applied after _REWRITES: (old, new) pairs, then text appended to the module.
 _MODULE_REWRITES: dict[str, tuple[tuple[tuple[bytes, bytes], ...], bytes]] = {
     "easyeditor.models.memit.compute_z": (
         (
             (b"cur_out[0][0, lookup_idxs[0]]", b"_block_output(cur_out)[0, lookup_idxs[0]]"),
-            (b"cur_out[0][i, idx, :] += delta", b"_block_output(cur_out)[i, idx, :] += delta"),
+            (b"cur_out[0][i, idx, :] += delta", b"_block_output(cur_out)[i, idx, :] += delta.to(_block_output(cur_out).device)"),
             (
                 b"tr[hparams.layer_module_tmp.format(loss_layer)].output[0][",
                 b"_block_output(tr[hparams.layer_module_tmp.format(loss_layer)].output)[",
             ),
         ),
         _BLOCK_OUTPUT_HELPER,
+    ),
+    "easyeditor.models.rome.rome_main": (
+        (
+            (b"upd_matrix = delta_u.unsqueeze(1) @ delta_v.unsqueeze(0)", b"upd_matrix = _rank_one(delta_u, delta_v)"),
+            (b"upd_matrix = left_vector.unsqueeze(1) @ right_vector.unsqueeze(0)", b"upd_matrix = _rank_one(left_vector, right_vector)"),
+        ),
+        _RANK_ONE_HELPER,
+    ),
+    "easyeditor.models.kn.kn_main": (
+        ((b'        device=f"{hparams.device}",\n    )\n', b'        device=f"{hparams.device}",\n    )\n    _editguard_modules(kn, hparams)\n'),),
+        _KN_MODULES_HELPER,
+    ),
+    "easyeditor.editors.editor": (
+        (
+            (
+                b"if not hparams.model_parallel and hasattr(hparams, 'device'):",
+                b"if not hparams.model_parallel and hasattr(hparams, 'device') and not getattr(self.model, 'hf_device_map', None):",
+            ),
+        ),
+        b"",
+    ),
+    "easyeditor.models.rome.compute_v": (
+        ((b"cur_out[i, idx, :] += delta", b"cur_out[i, idx, :] += delta.to(cur_out.device)"),),
+        b"",
     ),
 }
 _MOVED_TRANSFORMERS_HELPERS = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from editguard.editing.delta import DeltaError, WeightDelta, check_finite, check_fits
+from editguard.editing.delta import DeltaError, WeightDelta, check_finite, check_fits, exact_difference
 from editguard.editing.quality import check_changed
 from editguard.models import safetensors_problem
 
@@ -79,7 +79,7 @@ def _delta_from_checkpoint(folder: Path, base_model: Any) -> WeightDelta:
                 raise DeltaError(
                     f"edited checkpoint tensor {name!r} has shape {tuple(tensor.shape)}, the base's has {tuple(base.shape)}"
                 )
-            difference = tensor.to(base.dtype) - base
+            difference = exact_difference(tensor.to(base.dtype), base)  # the edited weight in the base's dtype, exactly
             if bool(difference.any()):
                 tensors[name] = difference
     return WeightDelta(tensors, {"source": str(folder)})

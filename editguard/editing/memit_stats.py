@@ -36,7 +36,7 @@ from typing import Any
 
 from editguard.atomic import atomic_open, compute_once
 from editguard.fingerprint import fingerprint
-from editguard.models import padding_side
+from editguard.models import input_device, padding_side
 
 STATS_FORMAT = 1  # part of the key: bump when the statistics could change
 GENERATED = "editguard-generated"
@@ -125,7 +125,7 @@ def generated_passages(model: Any, tokenizer: Any, count: int) -> list[list[int]
 
 
 def _sample(model: Any, tokenizer: Any, openings: list[str]) -> list[list[int]]:
-    encoded = tokenizer(openings, return_tensors="pt", padding=True).to(model.device)
+    encoded = tokenizer(openings, return_tensors="pt", padding=True).to(input_device(model))
     output = model.generate(
         **encoded, do_sample=True, top_k=50, top_p=1.0, temperature=1.0, max_new_tokens=GENERATED_TOKENS,
         pad_token_id=tokenizer.pad_token_id,
@@ -201,7 +201,7 @@ def second_moments(model: Any, tokenizer: Any, passages: Sequence[list[int]], mo
     try:
         with torch.no_grad():
             for start in range(0, len(passages), BATCH):
-                ids, mask = _right_padded(passages[start : start + BATCH], tokenizer.pad_token_id, model.device)
+                ids, mask = _right_padded(passages[start : start + BATCH], tokenizer.pad_token_id, input_device(model))
                 current["mask"] = mask.bool()
                 count += int(mask.sum())
                 try:

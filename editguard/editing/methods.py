@@ -2,12 +2,15 @@
 
 A ``Method`` record per name of ``registry.METHODS`` (``METHODS``) carries that registry record (its
 easyeditor hyper-parameter class, whether it edits several facts in one call), default hyper-parameters
-derived from the model's config, which parameters it may change (so that the runner can snapshot and
+derived from the model's structure, which parameters it may change (so that the runner can snapshot and
 restore exactly those), and the correction its apply function needs.  ``resolve_hparams`` lays an
 EasyEdit-style YAML file over the defaults.
 
-Defaults are EasyEdit's published settings per architecture family (GPT-2 XL for GPT-2-like models,
-Llama-2-7B for Llama, Mistral and Qwen2), with the layers scaled by depth:
+Defaults come from the loaded model's own structure (``layouts.layout_of``: its decoder layers, MLP output
+projection, attention, final norm and output matrix, found by introspection), so any decoder-only family
+transformers builds gets them (GPT-2, GPT-J, GPT-NeoX/Pythia, OPT, Llama, Mistral, Qwen2, Gemma, Phi-3, OLMo
+and Falcon are tested).  The numbers are EasyEdit's published settings, GPT-2 XL's for a plain MLP and
+Llama-2-7B's for a gated one (``Layout.recipe``), with the layers scaled by depth:
 
 - ROME: one MLP output projection at 35% (GPT-2) / 15% (Llama) of depth; no covariance statistics.
 - MEMIT: up to five consecutive layers, ending at ROME's layer for GPT-2 (GPT-2 XL: 13-17), starting
@@ -15,6 +18,9 @@ Llama-2-7B for Llama, Mistral and Qwen2), with the layers scaled by depth:
 - FT: one MLP output projection, 25 Adam steps at 5e-4; GPT-2 layer 0 within ±5e-4 of the weights
   (FT-L), Llama at 21/32 of depth, unconstrained.
 - KN: integrated gradients with 20 steps for GPT-2 and 1 step for Llama; it searches every layer.
+
+Where easyeditor cannot run a method on a structure (ROME, MEMIT and KN on OPT, whose layers flatten the
+MLP's activations), the defaults refuse in one sentence that names FT and ``--editguard-edited``.
 
 EasyEdit YAML files write ``5e-4`` for floats, which YAML 1.1 reads as a string; EasyEdit converts
 such strings itself, and so does ``resolve_hparams``.
@@ -29,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from editguard.editing import memit_stats, registry
+from editguard.editing.layouts import Layout, LayoutError, layout_of
 from editguard.editing.registry import MethodInfo
 
 STATS_IN_CACHE = "editguard-cache"  # stats_dir placeholder: local-corpus statistics always go to editguard's cache
@@ -40,68 +47,71 @@ class EditError(RuntimeError):
 
 # ----------------------------------------------------------------------------- defaults per architecture
 
-# Module names per architecture family, as EasyEdit's templates spell them.
-_LAYOUTS: dict[str, dict[str, str]] = {
-    "gpt2": {
-        "rewrite_module_tmp": "transformer.h.{}.mlp.c_proj",
-        "layer_module_tmp": "transformer.h.{}",
-        "mlp_module_tmp": "transformer.h.{}.mlp",
-        "attn_module_tmp": "transformer.h.{}.attn",
-        "ln_f_module": "transformer.ln_f",
-        "lm_head_module": "lm_head",
-    },
-    "llama": {
-        "rewrite_module_tmp": "model.layers.{}.mlp.down_proj",
-        "layer_module_tmp": "model.layers.{}",
-        "mlp_module_tmp": "model.layers.{}.mlp",
-        "attn_module_tmp": "model.layers.{}.self_attn",
-        "ln_f_module": "model.norm",
-        "lm_head_module": "lm_head",
-    },
-}
-_FAMILIES = {"gpt2": "gpt2", "llama": "llama", "mistral": "llama", "qwen2": "llama"}
 # Where the fact is stored, as a fraction of depth: ROME's papers edit GPT-2 XL at 17/48, Llama at ~5/32.
+# Recipes are EasyEdit's published settings, chosen by the model's structure (``Layout.recipe``): "gpt2"
+# for a plain MLP (GPT-2 XL's), "llama" for a gated one (Llama-2-7B's).
 _EDIT_DEPTH = {"gpt2": 0.35, "llama": 0.15}
-# EasyEdit's published MEMIT settings for GPT-2 XL and Llama-2-7B, by family.
+# EasyEdit's published MEMIT settings for GPT-2 XL and Llama-2-7B, by recipe.
 _MEMIT = {
     "gpt2": {"v_num_grad_steps": 20, "v_weight_decay": 0.5, "clamp_norm_factor": 0.75, "mom2_update_weight": 20000},
     "llama": {"v_num_grad_steps": 25, "v_weight_decay": 1e-3, "clamp_norm_factor": 4, "mom2_update_weight": 15000},
 }
 MEMIT_WINDOW = 5  # MEMIT spreads an edit over up to five consecutive layers (GPT-2 XL 13-17, Llama-2 4-8)
-# EasyEdit's FT settings: GPT-2 XL layer 0 within ±5e-4 of the weights; Llama-2-7B layer 21 of 32, unconstrained.
+# EasyEdit's FT settings: GPT-2 XL layer 0 within ±5e-4 of the weights (weight and bias of the projection);
+# Llama-2-7B layer 21 of 32, unconstrained, the weight alone.
 _FT: dict[str, dict[str, Any]] = {
-    "gpt2": {"depth": 0.0, "norm_constraint": 5e-4, "rewrite_module_tmp": "transformer.h.{}.mlp.c_proj"},
-    "llama": {"depth": 21 / 32, "norm_constraint": False, "rewrite_module_tmp": "model.layers.{}.mlp.down_proj.weight"},
+    "gpt2": {"depth": 0.0, "norm_constraint": 5e-4, "suffix": ""},
+    "llama": {"depth": 21 / 32, "norm_constraint": False, "suffix": ".weight"},
 }
 # EasyEdit's KN settings: integrated gradients over 20 steps for GPT-2 XL, 1 step for Llama-2-7B.
 _KN = {"gpt2": {"steps": 20, "batch_size": 20}, "llama": {"steps": 1, "batch_size": 1}}
 
 
-def _family(config: Any) -> str:
-    family = _FAMILIES.get(getattr(config, "model_type", ""))
-    if family is None:
+def model_layout(model_or_config: Any) -> Layout:
+    """The layout of a loaded model, or of a config (built on the meta device: no memory, no weights)."""
+    if hasattr(model_or_config, "named_modules"):
+        return _layout_or_error(model_or_config)
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    try:
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(model_or_config)
+    except (ValueError, KeyError) as error:
+        raise EditError(f"cannot build a {getattr(model_or_config, 'model_type', '?')!r} model to find its layers: {error}") from None
+    return _layout_or_error(model)
+
+
+def _layout_or_error(model: Any) -> Layout:
+    try:
+        return layout_of(model)
+    except LayoutError as error:
+        raise EditError(f"no default EasyEdit hyper-parameters: {error}; pass --editguard-hparams FILE.yaml with every field") from None
+
+
+def _supported(method_name: str, layout: Layout) -> None:
+    """Refuse, in one sentence naming the alternatives, what easyeditor cannot do on this structure."""
+    if layout.token_major and method_name != "FT":
         raise EditError(
-            f"no default EasyEdit hyper-parameters for model type {config.model_type!r}; "
-            f"pass --editguard-hparams FILE.yaml (known types: {', '.join(sorted(_FAMILIES))})"
+            f"easyeditor's {method_name} reads MLP activations per (sequence, position), but {layout.model_type!r} "
+            f"decoder layers flatten them to (tokens, width) before the MLP; edit this model with FT "
+            "(--editguard-method FT), or gate an edited model made elsewhere with --editguard-edited"
         )
-    return family
-
-
-def _layout(family: str, config: Any) -> dict[str, str]:
-    """Module names; with tied embeddings the output matrix is the embedding's (no lm_head.weight parameter)."""
-    tied = {"gpt2": "transformer.wte", "llama": "model.embed_tokens"}
-    head = tied[family] if getattr(config, "tie_word_embeddings", False) else "lm_head"
-    return {**_LAYOUTS[family], "lm_head_module": head}
+    if layout.final_norm is None and method_name == "MEMIT":
+        raise EditError(
+            f"easyeditor's MEMIT needs the final norm before the output matrix, and this {layout.model_type!r} model has "
+            "none; edit it with ROME or FT, or gate an edited model made elsewhere with --editguard-edited"
+        )
 
 
 def _edit_layer(family: str, depth: int) -> int:
     return int(_EDIT_DEPTH[family] * depth)
 
 
-def rome_defaults(config: Any) -> dict[str, Any]:
+def rome_defaults(layout: Layout) -> dict[str, Any]:
     """ROME hyper-parameters for this architecture (EasyEdit's published settings, scaled by depth)."""
-    family = _family(config)
-    layers = config.num_hidden_layers
+    _supported("ROME", layout)
+    family, layers = layout.recipe, layout.depth
     return {
         "alg_name": "ROME",
         "layers": [_edit_layer(family, layers)],
@@ -113,10 +123,12 @@ def rome_defaults(config: Any) -> dict[str, Any]:
         "clamp_norm_factor": 4,
         "kl_factor": 0.0625,
         # Without covariance statistics ROME uses the raw key; True computes them as for MEMIT
-        # (set mom2_dataset to a local corpus then).  ROME never reads lm_head_module.
+        # (set mom2_dataset to a local corpus then).
         "mom2_adjustment": False,
         "context_template_length_params": [[5, 10], [10, 10]],
-        **_LAYOUTS[family],
+        **layout.templates(),
+        # ROME never reads lm_head_module; it keeps the value it always had, so cached ROME edits keep their keys.
+        "lm_head_module": "lm_head",
         "mom2_dataset": "wikipedia",
         "mom2_n_samples": 100000,
         "mom2_dtype": "float32",
@@ -134,10 +146,10 @@ def memit_layers(family: str, depth: int) -> list[int]:
     return list(range(first, first + width))
 
 
-def memit_defaults(config: Any) -> dict[str, Any]:
-    """MEMIT hyper-parameters: EasyEdit's per family, statistics from local text (see memit_stats)."""
-    family = _family(config)
-    layers = config.num_hidden_layers
+def memit_defaults(layout: Layout) -> dict[str, Any]:
+    """MEMIT hyper-parameters: EasyEdit's per recipe, statistics from local text (see memit_stats)."""
+    _supported("MEMIT", layout)
+    family, layers = layout.recipe, layout.depth
     return {
         "alg_name": "MEMIT",
         "layers": memit_layers(family, layers),
@@ -148,7 +160,7 @@ def memit_defaults(config: Any) -> dict[str, Any]:
         "kl_factor": 0.0625,
         "mom2_adjustment": True,
         **_MEMIT[family],
-        **_layout(family, config),
+        **layout.templates(),
         "mom2_dataset": memit_stats.GENERATED,
         "mom2_n_samples": 128,
         "mom2_dtype": "float32",
@@ -159,29 +171,29 @@ def memit_defaults(config: Any) -> dict[str, Any]:
     }
 
 
-def ft_defaults(config: Any) -> dict[str, Any]:
+def ft_defaults(layout: Layout) -> dict[str, Any]:
     """FT hyper-parameters: one MLP output projection, 25 Adam steps at 5e-4 (EasyEdit's)."""
-    family = _family(config)
-    settings = _FT[family]
+    settings = _FT[layout.recipe]
     return {
         "alg_name": "FT",
-        "layers": [int(settings["depth"] * config.num_hidden_layers)],
+        "layers": [int(settings["depth"] * layout.depth)],
         "num_steps": 25,
         "lr": 5e-4,
         "weight_decay": 0,
         "kl_factor": 0,
         "norm_constraint": settings["norm_constraint"],
-        **_layout(family, config),
-        "rewrite_module_tmp": settings["rewrite_module_tmp"],
+        **layout.templates(),
+        "rewrite_module_tmp": layout.layer(layout.mlp_out) + settings["suffix"],
         "batch_size": 1,
         "max_length": 40,
         "model_parallel": False,
     }
 
 
-def kn_defaults(config: Any) -> dict[str, Any]:
+def kn_defaults(layout: Layout) -> dict[str, Any]:
     """KN hyper-parameters (EasyEdit's); KN searches every layer, so nothing depends on depth."""
-    family = _family(config)
+    _supported("KN", layout)
+    family = layout.recipe
     return {
         "alg_name": "KN",
         "lr_scale": 1.0,
@@ -213,9 +225,10 @@ def _ft_parameters(model: Any, hparams: dict[str, Any]) -> list[str]:
 
 
 def _kn_parameters(model: Any, hparams: dict[str, Any]) -> list[str]:
-    """KN may change columns of the MLP output projection of any layer."""
-    template = _LAYOUTS[_family(model.config)]["rewrite_module_tmp"]
-    return [f"{template.format(layer)}.weight" for layer in range(model.config.num_hidden_layers)]
+    """KN may change the MLP output projection of any layer (columns of a Linear, rows of GPT-2's Conv1D)."""
+    layout = model_layout(model)
+    template = layout.layer(layout.mlp_out)
+    return [f"{template.format(layer)}.weight" for layer in range(layout.depth)]
 
 
 def needs_statistics(hparams: dict[str, Any]) -> bool:
@@ -242,7 +255,7 @@ class Method:
     """How one method of ``registry.METHODS`` is configured and run; what it is and can do is its ``info``."""
 
     info: MethodInfo
-    defaults: Callable[[Any], dict[str, Any]]
+    defaults: Callable[[Layout], dict[str, Any]]
     touched: Callable[[Any, dict[str, Any]], list[str]]  # (model, hparams) -> parameters the method may change
     wrap_apply: Callable[[Callable[..., Any]], Callable[..., Any]] = _unchanged
 
@@ -272,9 +285,10 @@ METHODS: dict[str, Method] = {
 registry.check_covers("editguard/editing/methods.py METHODS", METHODS, registry.METHODS)
 
 
-def easyedit_model_name(config: Any) -> str:
-    """The name EasyEdit is told: it branches on substrings of it (KN picks its module names by it)."""
-    return _FAMILIES.get(getattr(config, "model_type", ""), getattr(config, "model_type", ""))
+def easyedit_model_name(model: Any) -> str:
+    """The name EasyEdit is told: it branches on substrings of it, and KN on "gpt2" (a Conv1D weight) or
+    "llama" (a Linear one); editguard sets KN's module names itself (``Layout.kn_attributes``)."""
+    return model_layout(model).kn_model_type
 
 
 def method(name: str) -> Method:
@@ -287,13 +301,16 @@ def method(name: str) -> Method:
 # ----------------------------------------------------------------------------- hyper-parameters
 
 
-def resolve_hparams(method_name: str, config: Any, hparams_file: Path | None, device: str) -> dict[str, Any]:
-    """Defaults for the model, overridden key by key by an EasyEdit-style YAML file."""
+def resolve_hparams(method_name: str, model: Any, hparams_file: Path | None, device: str) -> dict[str, Any]:
+    """Defaults for the model (a loaded model, or its config), overridden key by key by an EasyEdit-style YAML file."""
     record = method(method_name)
-    if hparams_file is None or getattr(config, "model_type", "") in _FAMILIES:
-        hparams = record.defaults(config)
-    else:
-        hparams = {}  # an architecture without defaults: the file must give every field
+    try:
+        layout = model_layout(model)
+    except EditError:
+        if hparams_file is None:
+            raise
+        layout = None  # a structure editguard cannot read: the file must give every field
+    hparams = record.defaults(layout) if layout is not None else {}
     if hparams_file is not None:
         hparams.update(_read_yaml(hparams_file, record.name))
     hparams["device"] = device

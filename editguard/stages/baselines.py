@@ -1,7 +1,7 @@
 """The baselines stage: record the base model's scores, and read them back checked against this run.
 
 A stored baseline is usable only if it was recorded under the same task version, data and prompt, and
-the same base weights; otherwise it is stale and the gate could not check the ability (``GateProblem``).
+the same base weights in the same dtype; otherwise it is stale and the gate could not check the ability (``GateProblem``).
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class Baselines:
             versions=library_versions(),
             protocol=task.protocol,
             data=self.examples.source(ability),
+            dtype=base.dtype,
             unparsed=score.unparsed,
             extras=dict(score.extras),
         )
@@ -64,9 +65,12 @@ class Baselines:
         fingerprint = self.examples.fingerprint(task)  # loads the data: a data problem is reported first
         baseline = self._read(ability)
         base = self._base()
-        why = staleness(baseline, task_version=task.version, task_fingerprint=fingerprint, model_fingerprint=base.fingerprint)
+        why = staleness(
+            baseline, task_version=task.version, task_fingerprint=fingerprint, model_fingerprint=base.fingerprint, dtype=base.dtype
+        )
         if why:
-            raise GateProblem(f"baseline {self.path(ability)} is stale: {why}; re-record it with --editguard-update-baselines")
+            other_dtype = f", or run with --editguard-dtype {baseline.dtype}" if baseline.dtype != base.dtype else ""
+            raise GateProblem(f"baseline {self.path(ability)} is stale: {why}; re-record it with --editguard-update-baselines{other_dtype}")
         missing = [example.id for example in self.examples.sample(task) if example.id not in baseline.outcomes]
         if missing:
             raise GateProblem(

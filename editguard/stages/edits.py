@@ -85,7 +85,7 @@ class Edits:
         from editguard.editing.easyedit import resolve_hparams
 
         base = self.base
-        return resolve_hparams(self.settings.method, base.model.config, self.settings.hparams, base.device)
+        return resolve_hparams(self.settings.method, base.model, self.settings.hparams, base.device)
 
     @property
     def primary(self) -> EditVariant:

@@ -27,6 +27,7 @@ ABILITY = "sentiment"
 class FakeBase:
     name: str = "fake-model"
     fingerprint: str = "w0"
+    dtype: str = "float32"
 
 
 class FakeScoring:
