@@ -63,7 +63,11 @@ class Verdicts:
         return compare(ability, baseline.outcomes, observed.outcomes, policy, metric=task.metric)
 
     def worst(self, ability: str) -> Judged:
-        """The verdict of every gated edited model (several in single mode); the worst one counts."""
+        """The verdict of every gated edited model (several in single mode); the worst one counts.
+
+        The baseline is checked first: a missing or stale one (another dtype, say) is told before any edit is computed.
+        """
+        self.baselines.checked(ability)
         judged = [Judged(self.verdict(ability, variant.delta), variant) for variant in self.edits.variants]
         return min(judged, key=lambda item: _RANK[item.verdict.outcome])
 

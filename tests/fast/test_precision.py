@@ -129,3 +129,22 @@ def test_a_float32_baseline_against_a_bfloat16_run_fails_as_stale_with_both_ways
         f"baseline {path} is stale: it was recorded with the model in float32, and this run loads it in bfloat16; "
         "re-record it with --editguard-update-baselines, or run with --editguard-dtype float32"
     )
+
+
+class _EditsNotToCompute:
+    @property
+    def variants(self) -> list:
+        raise AssertionError("the edit was computed before the baseline was checked")
+
+
+def test_a_stale_baseline_is_told_before_any_edit_is_computed(tmp_path: Path) -> None:
+    """On a CPU a bfloat16 edit is slow: a baseline of another dtype fails at once, not after the edit."""
+    from editguard.stages.verdicts import Verdicts
+
+    settings = Settings(baselines=tmp_path, limit=8, abilities=("sentiment",))
+    examples = Examples(settings)
+    Baselines(settings, examples, _Scoring(), _Base).record("sentiment")  # type: ignore[arg-type]
+    in_bf16 = Baselines(settings, examples, _Scoring(), lambda: _Base(fingerprint="w1", dtype="bfloat16"))  # type: ignore[arg-type]
+    verdicts = Verdicts(settings, examples, _Scoring(), in_bf16, _EditsNotToCompute())  # type: ignore[arg-type]
+    with pytest.raises(GateProblem, match="recorded with the model in float32, and this run loads it in bfloat16"):
+        verdicts.worst("sentiment")
