@@ -9,7 +9,9 @@ import pytest
 
 # pytester's in-process runs restore sys.modules afterwards, dropping whatever the inner run imported
 # first; re-importing torch's C extension later crashes the interpreter.  Import the heavy stack here,
-# when the model tier is collected, so every inner run finds it already loaded.
+# when the model tier is collected, so every inner run finds it already loaded.  (matplotlib too: the reports
+# draw with it, and a pyplot imported again fails with "Single argument to subplot must be a three-digit integer".)
+import matplotlib.pyplot  # noqa: F401
 import torch  # noqa: F401
 import transformers  # noqa: F401
 
