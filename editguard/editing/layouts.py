@@ -226,15 +226,17 @@ def _flattens_mlp(model: Any, mlp_out: str) -> bool:
 
     seen: list[int] = []
     module = dict(model.named_modules())[mlp_out]
-    if module.weight.is_meta:  # built from a config alone (no weights to run): assume the common (batch, position)
+    if all(p.is_meta for p in model.parameters()):  # built from a config alone: assume the common (batch, position)
         return False
 
     def record(_: Any, inputs: tuple[Any, ...]) -> None:
         seen.append(inputs[0].dim())
         raise _Seen
 
+    from editguard.models import input_device
+
     handle = module.register_forward_pre_hook(record)
-    device = model.get_input_embeddings().weight.device
+    device = input_device(model)  # the embeddings may be offloaded by a device map
     try:
         with torch.no_grad():
             model(input_ids=torch.zeros((1, 2), dtype=torch.long, device=device))

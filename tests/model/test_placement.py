@@ -9,6 +9,7 @@ place.  So the split model goes through accelerate's real hooks, offload include
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,21 @@ def test_a_tokenizer_returning_token_type_ids_edits_and_scores_like_one_that_doe
     assert "token_type_ids" not in plain("The Eiffel Tower") and plain.pad_token == "<|endoftext|>"  # normalised for editing
     other = PreTrainedTokenizerFast(tokenizer_object=copy.deepcopy(tiny.tokenizer.backend_tokenizer), eos_token="<|endoftext|>")
     assert _results(tiny, normalise_tokenizer(other)) == _results(tiny)
+
+
+def test_offloaded_embeddings_still_score_and_show_their_layout(tiny: Any, cache_dir: Path) -> None:
+    """Inputs go to the first device that holds a weight, not to the meta device of offloaded embeddings."""
+    import torch
+
+    from editguard.editing.layouts import layout_of
+
+    loaded = load_model(TINY, device="cpu", cache_dir=cache_dir)
+    here = torch.device("cpu")
+    device_map = {"transformer.wte": "cpu", "transformer.wpe": "cpu", "lm_head": "cpu", "transformer.drop": here,
+                  "transformer.h.0": here, "transformer.h.1": here, "transformer.ln_f": here}  # fmt: skip
+    model = dispatched(loaded.model, Placement(device_map=device_map))
+    assert model.get_input_embeddings().weight.is_meta
+    # accelerate gives the tied output matrix its own (meta) parameter, so its name is lm_head's there
+    assert dataclasses.replace(layout_of(model), lm_head="") == dataclasses.replace(layout_of(tiny.model), lm_head="")
+    split = loaded.__class__(loaded.name, loaded.source, model, loaded.tokenizer, loaded.fingerprint, "cpu")
+    assert _results(split) == _results(tiny)
