@@ -378,6 +378,8 @@ def _parsed(option: Option, raw: Any, origin: str, *, base: Path) -> Any:
         items = [f"{key}={_anchored_source(str(value), base)}" for key, value in raw.items()]
     if option.name in _PATHS:
         items = [item if str(item) in SHIPPED_EDITS else str(base / str(item)) for item in items]
+    if option.name == "device_map":  # a JSON file in a configuration file is relative to the rootdir
+        items = [item if str(item) in DEVICE_MAPS else str(base / str(item)) for item in items]
     try:
         parsed = [option.parse(item if isinstance(item, bool) else str(item)) for item in items]
     except argparse.ArgumentTypeError as error:

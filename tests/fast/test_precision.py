@@ -148,3 +148,10 @@ def test_a_stale_baseline_is_told_before_any_edit_is_computed(tmp_path: Path) ->
     verdicts = Verdicts(settings, examples, _Scoring(), in_bf16, _EditsNotToCompute())  # type: ignore[arg-type]
     with pytest.raises(GateProblem, match="recorded with the model in float32, and this run loads it in bfloat16"):
         verdicts.worst("sentiment")
+
+
+def test_a_device_map_file_in_pyproject_is_relative_to_the_rootdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "split.json").write_text('{"model": "cpu"}')
+    monkeypatch.chdir(ROOT)  # elsewhere than the rootdir
+    assert build_settings({}, {"device_map": "split.json"}, {}, rootdir=tmp_path).device_map == str(tmp_path / "split.json")
+    assert build_settings({}, {"device_map": "balanced"}, {}, rootdir=tmp_path).device_map == "balanced"
