@@ -35,7 +35,7 @@ td:first-child, td:nth-child(2), .examples td, .examples th { text-align: left; 
 tr.verdict-inconclusive td { background: #fff8e1; }
 tr.failing td { background: #ffebee; }
 tr.verdict-could-not-check td { background: #fff3e0; }
-tr.verdict-fail td:last-child, tr.failing td:last-child { color: #c62828; font-weight: bold; }
+tr.verdict-fail td:last-child, tr.failing td:last-child, p.failing { color: #c62828; font-weight: bold; }
 .examples td { max-width: 40em; white-space: pre-wrap; font-family: ui-monospace, monospace; font-size: 90%; }
 .problems li { margin: .3em 0; }
 .note { color: #555; font-size: 90%; }

@@ -9,6 +9,7 @@ once every ability has its verdict (``verdict.holm_correct`` through ``report.wi
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,9 +76,16 @@ class Verdicts:
         """Per series and edit count: [count, edited score, verdict]."""
         curve: dict[str, list[list[Any]]] = {}
         for name, deltas in self.edits.curve_series.items():
-            verdicts = [(count, self.verdict(ability, delta)) for count, delta in deltas.items()]
+            verdicts = [(count, self._curve_point(ability, name, count, delta)) for count, delta in deltas.items()]
             curve[name] = [[count, round(v.observed, 6), v.outcome.value] for count, v in verdicts]
         return curve
+
+    def _curve_point(self, ability: str, series: str, count: int, delta: Any) -> Verdict:
+        started = time.perf_counter()
+        verdict = self.verdict(ability, delta)
+        said = f"edit-count curve ({series}): {ability} after {count} edit{'s' if count > 1 else ''}: {verdict.outcome.value.upper()}"
+        reporter().done(said, started)
+        return verdict
 
     def worsened(self, ability: str, delta: Any, shown: int = WORSENED_SHOWN) -> list[dict[str, Any]]:
         """The examples base + ``delta`` answered worse than the baseline did (the largest drop first, at most

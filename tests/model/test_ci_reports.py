@@ -102,6 +102,7 @@ def test_a_gate_run_reports_progress_summary_junit_and_html(project: pytest.Pyte
         r"editguard: edit 3 FT edits \(sequential\) from demo edits .*: (read from the edit cache|computed) in \d",
         r"editguard: scored nli on the edited model: 8 examples.*",
         r"editguard: scored sentiment on the edited model: 8 examples.*",
+        r"editguard: edit-count curve \(plain\): nli after 1 edit: PASS in \d",
         r"editguard: edit quality measured on 3 requests in \d",
     ]
     for phase in phases:
