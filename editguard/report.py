@@ -126,13 +126,20 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _number(value: float | None, signed: bool = False) -> str:
+def number(value: float | None, signed: bool = False) -> str:
+    """A score cell: three decimals, signed for differences, "-" when there is none."""
     if value is None:
         return "-"
     return f"{value:+.3f}" if signed else f"{value:.3f}"
 
 
-def _interval(row: Row) -> str:
+def verdict_cell(row: Row) -> str:
+    """The verdict cell: an inconclusive ability that passes with a warning says so."""
+    return row.verdict.upper() + (" (warn)" if row.verdict == "inconclusive" and row.passed else "")
+
+
+def interval(row: Row) -> str:
+    """The interval cell of a row's paired difference."""
     if row.lower is None and row.upper is None:
         return "-"
     low = "-inf" if row.lower is None else f"{row.lower:+.3f}"
@@ -152,17 +159,17 @@ def table(rows: Sequence[Row]) -> list[str]:
         (
             row.ability,
             row.metric,
-            _number(row.chance),
-            _number(row.baseline),
-            _number(row.edited),
-            _number(row.difference, signed=True),
-            _interval(row),
-            _number(row.tolerance),
+            number(row.chance),
+            number(row.baseline),
+            number(row.edited),
+            number(row.difference, signed=True),
+            interval(row),
+            number(row.tolerance),
             _used(row),
             "-" if row.negative_flips is None else f"{row.negative_flips}/{row.positive_flips}",
             "-" if row.adjusted_p_value is None else f"{row.adjusted_p_value:.2g}",
             "-" if row.unparsed is None else f"{row.unparsed:.0%}",
-            row.verdict.upper() + (" (warn)" if row.verdict == "inconclusive" and row.passed else ""),
+            verdict_cell(row),
         )
         for row in sorted(rows, key=lambda r: r.ability)
         if row.ability != "edit_quality"
@@ -260,7 +267,7 @@ def junit_properties(row: Row) -> list[tuple[str, str]]:
     values: dict[str, Any] = {
         "ability": row.ability, "metric": row.metric, "verdict": row.verdict, "baseline": row.baseline,
         "edited": row.edited, "difference": row.difference, "lower": row.lower, "upper": row.upper,
-        "interval": _interval(row) if row.lower is not None or row.upper is not None else None,
+        "interval": interval(row) if row.lower is not None or row.upper is not None else None,
         "tolerance": row.tolerance, "n": row.n, "negative_flips": row.negative_flips, "positive_flips": row.positive_flips,
         "note": row.note.splitlines()[0] if row.note else None,
     }  # fmt: skip

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from editguard import atomic
 from editguard.errors import COULD_NOT_CHECK as COULD_NOT_CHECK_STATUS
-from editguard.report import COULD_NOT_CHECK, Row, first_failing_counts
+from editguard.report import COULD_NOT_CHECK, Row, first_failing_counts, interval, number, verdict_cell
 
 PASS, REGRESSED, NOT_CHECKED, RECORDED = "PASS", "REGRESSED", "COULD NOT CHECK", "BASELINES RECORDED"
 _BY_STATUS = {0: PASS, 1: REGRESSED, COULD_NOT_CHECK_STATUS: NOT_CHECKED}
@@ -91,24 +91,6 @@ def headline(run: Run) -> str:
 
 
 # ----------------------------------------------------------------------------- cells shared with the HTML report
-
-
-def number(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "-"
-    return f"{value:+.3f}" if signed else f"{value:.3f}"
-
-
-def interval(row: Row) -> str:
-    if row.lower is None and row.upper is None:
-        return "-"
-    low = "-inf" if row.lower is None else f"{row.lower:+.3f}"
-    high = "+inf" if row.upper is None else f"{row.upper:+.3f}"
-    return f"[{low}, {high}]"
-
-
-def verdict_cell(row: Row) -> str:
-    return row.verdict.upper() + (" (warn)" if row.verdict == "inconclusive" and row.passed else "")
 
 
 COLUMNS = ("ability", "metric", "baseline", "edited", "diff", "interval", "tolerance", "n", "flips -/+", "p (Holm)", "verdict")
