@@ -170,6 +170,8 @@ def _outcome_problem(kind: OutcomeKind, outcome: Any) -> str | None:
         return "is not a number"
     if kind is OutcomeKind.BINARY and outcome not in (0, 1):
         return "is not 0 or 1 as the metric's outcomes are"
+    if kind is OutcomeKind.REAL:
+        return None if math.isfinite(outcome) else "is not a finite number"
     if not 0 <= outcome <= 1:
         return "is outside [0, 1]"
     return None

@@ -30,6 +30,7 @@ class OutcomeKind(str, Enum):
     BINARY = "binary"  # 0 or 1 (right or wrong)
     CONTINUOUS = "continuous"  # one number in [0, 1] (a ROUGE value, a token F1)
     COUNTS = "counts"  # a vector of counts (entity true positives, predicted, gold), aggregated as a whole
+    REAL = "real"  # one unbounded number (a sentence's log-perplexity)
 
 
 class Analysis(str, Enum):
@@ -103,6 +104,7 @@ _DEFAULT_ANALYSIS = {
     OutcomeKind.BINARY: Analysis.SCORE_INTERVAL,
     OutcomeKind.CONTINUOUS: Analysis.MEAN_BOOTSTRAP,
     OutcomeKind.COUNTS: Analysis.AGGREGATE_BOOTSTRAP,
+    OutcomeKind.REAL: Analysis.AGGREGATE_BOOTSTRAP,
 }
 _REGISTRY: dict[str, Metric] = {}
 METRICS: Mapping[str, Metric] = MappingProxyType(_REGISTRY)  # a read-only live view: name -> record
@@ -174,6 +176,10 @@ register_metric("exact_match", "fraction of answers equal to a gold answer after
 register_metric("recall@1", "fraction of examples whose top-ranked option is the gold one", mean, OutcomeKind.BINARY)
 register_metric("rouge", "mean over examples of the mean of ROUGE-1/2/L F", mean, OutcomeKind.CONTINUOUS)
 register_metric("entity_f1", "entity-level micro F1 (seqeval's definition)", micro_f1, OutcomeKind.COUNTS)
+register_metric(
+    "log_perplexity", "mean over sentences of the mean negative log-likelihood per token (exp of a difference: the perplexity ratio)",
+    mean, OutcomeKind.REAL, higher_is_better=False,
+)  # fmt: skip
 register_metric("study_entity_recall", "the study's NER score: substring recall, macro over types", macro_recall, OutcomeKind.COUNTS)
 
 

@@ -18,10 +18,15 @@ from typing import Any, NoReturn
 import pytest
 
 from editguard.errors import COULD_NOT_CHECK as COULD_NOT_CHECK_STATUS
+from editguard.verdict import Outcome
+
+NO_SIGNAL = Outcome.NO_SIGNAL.value
+LOCALITY = "locality"  # test_locality's name in --editguard-abilities
 from editguard.report import (
     COULD_NOT_CHECK,
     PROPERTY,
     Row,
+    canary_lines,
     draw_curves,
     first_failing_counts,
     junit_properties,
@@ -46,6 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for option in OPTIONS:
         if option.flag:
             group.addoption(option.cli, action="store_true", default=None, dest=f"editguard_{option.name}", help=option.help)
+            group.addoption(option.negative_cli, action="store_false", default=None, dest=f"editguard_{option.name}", help=f"the opposite of {option.cli}")
         else:
             group.addoption(
                 option.cli,
@@ -211,6 +217,19 @@ def edited_model(editguard: Any, request: pytest.FixtureRequest) -> Iterator[Any
 
 
 @pytest.fixture
+def editguard_locality(editguard: Any, request: pytest.FixtureRequest) -> Any:
+    """A ``locality.LocalityProbe``: ``prompts()`` (a hypothesis strategy of prompts unrelated to the edits),
+    ``answers(prompt)`` (base, edited) and ``assert_unchanged(prompt)``."""
+    from editguard.locality import model_probe
+
+    with _checking(request):
+        editguard.ready()
+        editguard.edits.primary  # noqa: B018 -- the edit, or the problem that stops it, before the test runs
+        requests = editguard.edits.requests if editguard.settings.edited is None else ()
+    return model_probe(editguard, requests)
+
+
+@pytest.fixture
 def score_ability(editguard: Any, request: pytest.FixtureRequest) -> Callable[..., Any]:
     """``score_ability(ability, edited=True)`` -> ``Score`` (``.value``, ``.n``, per-example ``.outcomes``)."""
 
@@ -247,6 +266,8 @@ def editguard_check(editguard: Any, request: pytest.FixtureRequest) -> Callable[
         row = _recorded(request, dataclasses.replace(row, worker=os.environ.get("PYTEST_XDIST_WORKER", "")), failure)
         if row.verdict == COULD_NOT_CHECK:
             _could_not_check(request, failure or row.note)
+        if row.verdict == NO_SIGNAL and row.passed is None:  # neither passes nor fails (--editguard-no-signal skip)
+            pytest.skip(failure or row.note)
         if failure and row.passed:  # inconclusive under --editguard-inconclusive warn
             warnings.warn(pytest.PytestWarning(failure), stacklevel=2)
         elif failure:
@@ -287,10 +308,20 @@ def _recorded(request: pytest.FixtureRequest, row: Row, failure: str | None) -> 
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Recording baselines scores the base model only: the edit-quality check has nothing to check then."""
-    if not config.stash[SETTINGS_KEY].update_baselines:
-        return
-    unused = [item for item in items if "editguard_quality_check" in getattr(item, "fixturenames", ())]
+    """Recording baselines scores the base model only: the edit-quality and locality checks have nothing to check
+    then.  --editguard-abilities narrows the gate: the canary and the locality property run when named there
+    (or when the option is not given); a test left without a parameter is not collected, rather than skipped."""
+    settings = config.stash[SETTINGS_KEY]
+    unused = []
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if settings.update_baselines and names & {"editguard_quality_check", "editguard_locality"}:
+            unused.append(item)
+        elif "editguard_locality" in names and settings.abilities is not None and LOCALITY not in settings.abilities:
+            unused.append(item)
+        elif any(name in names and name not in params for name in GATED_PARAMETERS):
+            unused.append(item)
     if unused:
         config.hook.pytest_deselected(items=unused)
         items[:] = [item for item in items if item not in unused]
@@ -339,22 +370,29 @@ def _gate_requested(config: pytest.Config) -> bool:
 
 def _gated_abilities(items: list[pytest.Item]) -> list[str]:
     params = [getattr(getattr(item, "callspec", None), "params", {}) for item in items]
-    return sorted({str(param["editguard_ability"]) for param in params if "editguard_ability" in param})
+    return sorted({str(param[name]) for param in params for name in GATED_PARAMETERS if name in param})
+
+
+GATED_PARAMETERS = ("editguard_ability", "editguard_canary")  # test_ability's and test_canary's parameters
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "editguard_ability" in metafunc.fixturenames:
-        from editguard.tasks import task_names
+    """test_ability runs once per general ability, test_canary once per canary, both narrowed by
+    --editguard-abilities (a canary not named there is not run)."""
+    from editguard.tasks import canary_names, task_names
 
-        settings = metafunc.config.stash[SETTINGS_KEY]
-        metafunc.parametrize("editguard_ability", sorted(settings.abilities or task_names()))
+    settings = metafunc.config.stash[SETTINGS_KEY]
+    for parameter, names in (("editguard_ability", task_names()), ("editguard_canary", canary_names())):
+        if parameter in metafunc.fixturenames:
+            chosen = [name for name in names if settings.abilities is None or name in settings.abilities]
+            metafunc.parametrize(parameter, chosen)
 
 
 def _check_ability_names(settings: Settings, origin_of: Callable[[str], str]) -> None:
     """Every ability named by an option (abilities, data, per-ability tolerances) exists; "did you mean" when not."""
     from editguard.tasks import get_task
 
-    named = [(origin_of("abilities"), name) for name in settings.abilities or ()]
+    named = [(origin_of("abilities"), name) for name in settings.abilities or () if name != LOCALITY]
     named += [(origin_of("data"), name) for name in settings.data]
     named += [(origin_of("tolerance"), name) for name in settings.tolerances]
     for option, name in named:
@@ -556,6 +594,9 @@ class _Results:
                 for label, values in row.quality.items():
                     shown = ", ".join(f"{k} {v:.2f}" for k, v in values.items() if isinstance(v, float))
                     terminalreporter.write_line(f"edit quality ({label}): {shown}  {row.verdict.upper()}")
+        for row in sorted(self.rows, key=lambda r: r.ability):
+            for line in canary_lines(row):
+                terminalreporter.write_line(line)
         curves = [row for row in sorted(self.rows, key=lambda r: r.ability) if row.curve]
         for row in curves:
             firsts = "; ".join(

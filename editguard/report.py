@@ -55,6 +55,8 @@ class Row:
     dtype: str = ""  # the precision the models were scored in (float32, bfloat16, float16)
     message: str = ""  # the test's failure message, which ends with the remedy ("" when it passed)
     worsened: list[dict[str, Any]] | None = None  # the first WORSENED_SHOWN examples that got worse (Verdicts.worsened)
+    role: str = "ability"  # "ability" (Holm's family) or "canary" (gated alone)
+    relative_change: dict[str, float] | None = None  # canary rows: ||delta|| / ||weight|| per edited tensor
 
     @property
     def difference(self) -> float | None:
@@ -62,8 +64,18 @@ class Row:
             return None
         return self.edited - self.baseline
 
+    @property
+    def perplexity_ratio(self) -> tuple[float, float | None, float | None] | None:
+        """A log-perplexity row's difference as a ratio of perplexities (edited / base), with its interval."""
+        if self.metric != "log_perplexity" or self.difference is None:
+            return None
+        bounds = [None if bound is None else math.exp(bound) for bound in (self.lower, self.upper)]
+        return math.exp(self.difference), bounds[0], bounds[1]
+
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "difference": self.difference}
+        ratio = self.perplexity_ratio
+        extra = {} if ratio is None else {"perplexity_ratio": ratio[0], "perplexity_ratio_interval": list(ratio[1:])}
+        return {**asdict(self), "difference": self.difference, **extra}
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> Row:
@@ -88,16 +100,27 @@ def recorded_row(task: Any, baseline: Any, path: Path, cached: int) -> Row:
     )  # fmt: skip
 
 
+def no_signal_row(task: Any, signal: Any, policy: str) -> Row:
+    """The base model is not clearly above chance (``verdict.Signal``): no verdict; skipped or failed by ``policy``."""
+    return Row(
+        task.name, task.dataset, Outcome.NO_SIGNAL.value, baseline=signal.score, n=signal.n,
+        metric=task.metric, chance=task.chance, note=f"one-sided test of H0 score <= chance: p = {signal.p_value:.2g}",
+        passed=False if policy == "fail" else None,
+    )  # fmt: skip
+
+
 def verdict_row(task: Any, verdict: Any, edit: Any, **measured: Any) -> Row:
     """An ability's verdict (``verdict.Verdict``) on an edit (``stages.edits.EditInfo``).
 
     ``measured`` holds what the stages measured beside the verdict: unparsed, cached, available, jitter,
-    variant, curve, dtype.
+    variant, curve, dtype.  The interval is of ``edited - baseline`` as the table shows it (the verdict's bounds are
+    in the metric's better direction: for a lower-is-better metric they are mirrored back here).
     """
+    low, high = (verdict.lower, verdict.upper) if verdict.higher_is_better else (-verdict.upper, -verdict.lower)
     return Row(
         task.name, task.dataset, verdict.outcome.value, baseline=verdict.baseline, edited=verdict.observed,
         tolerance=verdict.tolerance, n=verdict.n, edit=edit.description, edit_reused=edit.reused, metric=task.metric,
-        chance=task.chance, lower=_finite(verdict.lower), upper=_finite(verdict.upper),
+        chance=task.chance, lower=_finite(low), upper=_finite(high),
         negative_flips=verdict.negative_flips, positive_flips=verdict.positive_flips, p_value=verdict.p_value,
         minimum_detectable_drop=_finite(verdict.minimum_detectable_drop), examples_needed=verdict.examples_needed,
         sequential=verdict.sequential, passed=verdict.passed, **measured,
@@ -136,6 +159,21 @@ def number(value: float | None, signed: bool = False) -> str:
 def verdict_cell(row: Row) -> str:
     """The verdict cell: an inconclusive ability that passes with a warning says so."""
     return row.verdict.upper() + (" (warn)" if row.verdict == "inconclusive" and row.passed else "")
+
+
+def canary_lines(row: Row) -> list[str]:
+    """A canary's perplexity ratio with its interval and limit, and the relative size of each edited tensor's change."""
+    ratio = row.perplexity_ratio
+    if ratio is None:
+        return []
+    point, low, high = ratio
+    bounds = f"[{'-' if low is None else f'{low:.3f}'}, {'-' if high is None else f'{high:.3f}'}]"
+    limit = "" if row.tolerance is None else f", FAIL beyond {math.exp(row.tolerance):.3f}"
+    lines = [f"{row.ability}: perplexity ratio edited/base {point:.3f} {bounds} on {row.n} sentences{limit}  {verdict_cell(row)}"]
+    if row.relative_change:
+        sizes = ", ".join(f"{name} {size:.4f}" for name, size in row.relative_change.items())
+        lines.append(f"{row.ability}: relative size of the change, ||delta|| / ||weight||: {sizes}")
+    return lines
 
 
 def interval(row: Row) -> str:
@@ -187,7 +225,8 @@ def with_holm(rows: Sequence[Row], alpha: float, fail_rule: str = "margin") -> t
     (``verdict.holm_correct`` decides).  Returns the rows and whether any verdict changed."""
     from dataclasses import replace
 
-    decisions = holm_correct({row.ability: _gated(row) for row in rows if row.p_value is not None}, alpha, fail_rule)
+    family = [row for row in rows if row.p_value is not None and row.role == "ability"]  # a canary is gated alone
+    decisions = holm_correct({row.ability: _gated(row) for row in family}, alpha, fail_rule)
     result, changed = [], False
     for row in rows:
         if row.ability in decisions:
@@ -195,6 +234,8 @@ def with_holm(rows: Sequence[Row], alpha: float, fail_rule: str = "margin") -> t
             row = replace(row, adjusted_p_value=decision.adjusted_p_value)
             if decision.outcome.value != row.verdict:
                 row, changed = replace(row, verdict=decision.outcome.value, passed=False, note="failed by Holm over all abilities"), True
+        elif row.p_value is not None:  # a canary: a family of one, its p-value is its own
+            row = replace(row, adjusted_p_value=row.p_value)
         result.append(row)
     return result, changed
 
@@ -212,7 +253,7 @@ def write_json(path: Path, rows: Sequence[Row], context: Mapping[str, Any]) -> N
     """Write the report atomically (fsynced, following the umask)."""
     document = {
         **context,
-        "passed": all(row.passed if row.passed is not None else row.verdict in ("pass", "recorded") for row in rows),
+        "passed": all(row.passed if row.passed is not None else row.verdict in ("pass", "recorded", "skipped", Outcome.NO_SIGNAL.value) for row in rows),
         "abilities": [row.as_dict() for row in sorted(rows, key=lambda r: r.ability)],
     }
     atomic.write_json(path, document, indent=2)
@@ -221,14 +262,20 @@ def write_json(path: Path, rows: Sequence[Row], context: Mapping[str, Any]) -> N
 def first_failing_counts(row: Row) -> dict[str, tuple[int | None, int | None]]:
     """Per series of the edit-count curve: the first count the gate FAILs, and the first whose score is below
     baseline - tolerance (a point estimate: on few examples the verdict there may still be inconclusive)."""
-    margin = None if row.baseline is None or row.tolerance is None else row.baseline - row.tolerance
+    sign = _better(row.metric)
+    margin = None if row.baseline is None or row.tolerance is None else row.baseline - sign * row.tolerance
     return {
         name: (
             next((count for count, _, verdict in points if verdict == "fail"), None),
-            next((count for count, score, _ in points if margin is not None and score < margin - 1e-12), None),
+            next((count for count, score, _ in points if margin is not None and sign * (score - margin) < -1e-12), None),
         )
         for name, points in (row.curve or {}).items()
     }
+
+
+def _better(metric: str) -> float:
+    """+1 when a higher score is better, -1 when lower is (a metric registered only on a worker: higher)."""
+    return -1.0 if metric in METRICS and not METRICS[metric].higher_is_better else 1.0
 
 
 def draw_curves(path: Path, rows: Sequence[Row], title: str) -> None:
@@ -249,7 +296,9 @@ def draw_curves(path: Path, rows: Sequence[Row], title: str) -> None:
             axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
         if row.baseline is not None:
             axis.axhline(row.baseline, color="grey", linewidth=1, label="baseline")
-            axis.axhline(row.baseline - (row.tolerance or 0), color="red", linestyle="--", linewidth=1, label="baseline - tolerance")
+            worse = "-" if _better(row.metric) > 0 else "+"
+            limit = row.baseline - _better(row.metric) * (row.tolerance or 0)
+            axis.axhline(limit, color="red", linestyle="--", linewidth=1, label=f"baseline {worse} tolerance")
         axis.set_title(f"{row.ability} ({row.metric})")
         axis.set_xlabel("number of edits")
         axis.set_xscale("log")

@@ -164,6 +164,9 @@ def _recorded(session: Session, task: Task) -> Row:
 
 def _judged(session: Session, task: Task) -> tuple[Row, str | None]:
     settings, scoring = session.settings, session.scoring
+    signal = session.verdicts.signal(task.name) if settings.no_signal != "gate" else None
+    if signal is not None and not signal.present:  # told before any edit is computed or scored
+        return report.no_signal_row(task, signal, settings.no_signal), signal.message(task.dataset)
     judged = session.verdicts.worst(task.name)
     verdict, variant = judged.verdict, judged.variant
     examples = session.examples.sample(task)
@@ -177,10 +180,22 @@ def _judged(session: Session, task: Task) -> tuple[Row, str | None]:
         curve=session.verdicts.curve(task.name) if settings.edit_counts else None,
         dtype=session.base.dtype,
         worsened=session.verdicts.worsened(task.name, variant.delta),
+        **_canary_measures(session, task, variant.delta),
     )  # fmt: skip
     if verdict.outcome is Outcome.PASS:
         return row, None
     return row, failure_message(verdict, dataset=task.dataset, baseline_file=str(session.baselines.path(task.name)))
+
+
+def _canary_measures(session: Session, task: Task, delta: Any) -> dict[str, Any]:
+    """A canary's row also says how large the edit is against the weights it changed."""
+    from editguard.editing.delta import relative_sizes
+    from editguard.tasks import get_ability
+
+    role = get_ability(task.name).role
+    if role != "canary":
+        return {}
+    return {"role": role, "relative_change": relative_sizes(session.base.model, delta)}
 
 
 def quality_row(session: Session) -> tuple[Row, str | None]:

@@ -19,6 +19,7 @@ from typing import Any
 from editguard.editing import registry as editing
 
 DEFAULT_TOLERANCE = 0.05
+CANARY_TOLERANCES = {"canary": 0.05}  # a rise of log-perplexity: a perplexity ratio of exp(0.05) = 1.051 (tasks/canary.py)
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")  # auto: bfloat16 on a CUDA device that has it, else float32
 DEVICE_MAPS = ("auto", "balanced")  # accelerate's; or a JSON file of module -> device
@@ -55,6 +56,16 @@ def parse_tolerance(text: str) -> tuple[str | None, float]:
     if fraction >= 1.0:
         raise argparse.ArgumentTypeError(f"{text!r}: a tolerance of 1 allows any drop and gates nothing; give a fraction below 1")
     return (ability.strip() or None), fraction
+
+
+def parse_edit_limit(text: str) -> int:
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of edit requests") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1 edit request")
+    return value
 
 
 def parse_limit(text: str) -> int:
@@ -165,7 +176,7 @@ def parse_existing_file(text: str) -> Path:
     return path
 
 
-SHIPPED_EDITS = ("demo", "zsre-20")  # kept equal to editguard.editing.requests.SHIPPED_EDITS (checked by a test)
+SHIPPED_EDITS = ("demo", "zsre-20", "counterfact-damage")  # kept equal to editguard.editing.requests.SHIPPED_EDITS (checked by a test)
 
 
 def parse_edits(text: str) -> str:
@@ -242,17 +253,24 @@ class Settings:
     alpha: float = 0.05  # error rate of a wrong verdict, over all gated abilities
     fail_rule: str = "margin"
     inconclusive: str = "fail"
+    no_signal: str = "skip"  # an ability whose baseline is not clearly above chance: skip (default), fail, or gate anyway
+    locality_examples: int = 40  # prompts test_locality draws
     early_stop: bool = False
     chunk: int = 40
     noise_floor: bool = False
     mode: str = "sequential"
     rect: float | None = None  # RECT: keep this fraction of each changed tensor's entries
     edit_counts: tuple[int, ...] | None = None
+    edit_limit: int | None = None  # apply only the first N requests of the edits file
     curve: Path = Path("editguard-curve.png")
     min_reliability: float = 0.9
 
     def tolerance_for(self, ability: str) -> float:
-        return self.tolerances.get(ability, self.tolerance)
+        """The ability's own tolerance (ABILITY=FRACTION), else the overall one; a canary's is in its own unit (a rise
+        of log-perplexity) and defaults to CANARY_TOLERANCE, whatever the overall tolerance."""
+        if ability in self.tolerances:
+            return self.tolerances[ability]
+        return CANARY_TOLERANCES.get(ability, self.tolerance)
 
 
 @dataclass(frozen=True)
@@ -271,17 +289,23 @@ class Option:
         return "--editguard-" + self.name.replace("_", "-")
 
     @property
+    def negative_cli(self) -> str:
+        """A flag's opposite, to switch off what a configuration file switched on (--editguard-no-early-stop)."""
+        return "--editguard-no-" + self.name.replace("_", "-")
+
+    @property
     def ini(self) -> str:
         return "editguard_" + self.name
 
 
 OPTIONS: tuple[Option, ...] = (
     Option("model", "base model: 'smollm2' (embedded default), 'tiny-gpt2', a local folder, a model id or a .gguf file", metavar="SOURCE"),
-    Option("edits", "edit requests applied to the base: an editguard JSONL, ZsRE or CounterFact JSON file (detected), or a shipped set: 'demo' (3 edits), 'zsre-20'", parse_edits, metavar="FILE"),
+    Option("edits", "edit requests applied to the base: an editguard JSONL, ZsRE or CounterFact JSON file (detected), or a shipped set: 'demo' (3 edits), 'zsre-20', 'counterfact-damage' (60 edits that damage)", parse_edits, metavar="FILE"),
     Option("edited", "an edited model made elsewhere: a checkpoint folder or a .safetensors file of weight deltas (instead of --editguard-edits)", Path, metavar="PATH"),
     Option("method", METHOD_HELP, parse_method, metavar="NAME"),
     Option("mode", MODE_HELP, parse_mode, metavar="MODE"),
     Option("rect", "RECT: keep only this fraction (e.g. 0.4) of each changed tensor's entries, by relative change, before gating", parse_rect, metavar="FRACTION"),
+    Option("edit_limit", "apply only the first N requests of the edits file (default: all of them)", parse_edit_limit, metavar="N"),
     Option("edit_counts", "also gate after each of these numbers of edits (sequential or batch), e.g. 1,2,5,10,20, and draw the curve", parse_counts, metavar="N,N,..."),
     Option("curve", "PNG file for the edit-count curve (default editguard-curve.png)", Path, metavar="FILE"),
     Option("min_reliability", "edit quality: smallest mean reliability (the edit took) that passes; a request at 0 always fails (default 0.9)", parse_fraction, metavar="FRACTION"),
@@ -297,13 +321,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("report", "write the per-ability results as JSON to this file", Path, metavar="FILE"),
     Option("markdown", "write a Markdown summary (verdict, table, edit quality, remedies) to this file; it is also appended to $GITHUB_STEP_SUMMARY when that is set", Path, metavar="FILE"),
     Option("html", "write a self-contained HTML report (table, interval plot, examples that got worse, edit quality, curve) to this file", Path, metavar="FILE"),
-    Option("abilities", "comma-separated abilities to gate (default: all)", parse_abilities, metavar="NAMES"),
+    Option("abilities", "comma-separated abilities to gate, and 'canary' and 'locality' for those checks (default: all of them)", parse_abilities, metavar="NAMES"),
     Option("protocol", "default (correct scoring) or study (the reference study's prompts and scorers, flaws included)", parse_protocol, metavar="NAME"),
     Option("batch_size", "most examples per forward pass, or auto (default: a token budget per device, backing off on CUDA out-of-memory); scores do not depend on it", parse_batch_size, metavar="N|auto"),
     Option("rescore", "score again instead of reading cached model outputs (the cache is refreshed)", parse_bool, flag=True),
     Option("alpha", "chance of a wrong verdict over all gated abilities: a false FAIL (Holm) or a false PASS of the gate (default 0.05)", parse_alpha, metavar="RATE"),
     Option("fail_rule", "margin: FAIL when the whole interval lies below -tolerance (default); significant: FAIL when the drop is significant and larger than the tolerance", _choice("fail rule", ("margin", "significant")), metavar="RULE"),
     Option("inconclusive", "how an ability that the examples cannot settle counts: fail (default, safe) or warn (passes with a warning)", _choice("policy", ("fail", "warn")), metavar="POLICY"),
+    Option("no_signal", "how an ability whose base model is not clearly above chance counts: skip (default: neither passes nor fails), fail, or gate (judge it anyway)", _choice("policy", ("skip", "fail", "gate")), metavar="POLICY"),
+    Option("locality_examples", "prompts unrelated to the edits that test_locality checks (default 40)", parse_limit, metavar="N"),
     Option("early_stop", "score the edited model in chunks and stop each ability once its verdict is settled (anytime-valid confidence sequence)", parse_bool, flag=True),
     Option("chunk", "examples per chunk for --editguard-early-stop (default 40)", parse_limit, metavar="N"),
     Option("noise_floor", "also re-score the base model under another batch size and order, and report any difference (the evaluator's own jitter; it should be 0)", parse_bool, flag=True),

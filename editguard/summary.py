@@ -85,8 +85,12 @@ def headline(run: Run) -> str:
         return f"Baselines recorded for {len(abilities)} abilities; nothing was gated."
     if run.verdict == PASS:
         warned = [row.ability for row in abilities if row.verdict == "inconclusive"]
+        silent = [row.ability for row in abilities if row.verdict == "no signal"]
         also = f" ({', '.join(warned)} inconclusive: passed with a warning)" if warned else ""
-        return f"All {len(abilities)} gated abilities stayed within tolerance of their baselines{also}."
+        if silent:
+            also += f"; {', '.join(silent)} had no signal (the base model is not clearly above chance): neither passed nor failed"
+        gated = len(abilities) - len(silent)
+        return f"All {gated} gated abilities stayed within tolerance of their baselines{also}."
     return f"The run ended with exit status {run.status} before the gate could give a verdict."
 
 

@@ -32,6 +32,7 @@ from typing import Any
 from editguard.metrics import get_metric
 
 INCONCLUSIVE_POLICIES = ("fail", "warn")
+NO_SIGNAL_POLICIES = ("skip", "fail", "gate")  # gate: judge the ability anyway
 FAIL_RULES = ("margin", "significant")
 
 
@@ -39,6 +40,7 @@ class Outcome(str, Enum):
     PASS = "pass"
     FAIL = "fail"
     INCONCLUSIVE = "inconclusive"
+    NO_SIGNAL = "no signal"  # the base model is not clearly above chance: no drop could be seen (no_signal)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Policy:
     family_size: int = 1  # abilities gated together
     fail_rule: str = "margin"
     inconclusive: str = "fail"
+    no_signal: str = "skip"  # an ability without signal: skipped (neither passes nor fails), failed, or gated anyway
 
     @property
     def fail_alpha(self) -> float:
@@ -128,6 +131,48 @@ def compare_sequential(
         Outcome(decided.decision.value), decided.lower, decided.upper, sum(d < 0 for d in used), sum(d > 0 for d in used),
         decided.fail_p_value, math.inf, None, sequential=True, policy=policy, higher_is_better=record.higher_is_better,
     )  # fmt: skip
+
+
+# --- no verdict without signal -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Signal:
+    """Whether the base model's score stands clearly above chance (``stats.above_level_p_value``)."""
+
+    ability: str
+    metric: str
+    score: float
+    n: int
+    chance: float
+    p_value: float
+    alpha: float
+
+    @property
+    def present(self) -> bool:
+        return self.p_value < self.alpha
+
+    def message(self, dataset: str = "") -> str:
+        """One sentence: what was measured, the test, and what would give the ability signal."""
+        test = "exact binomial test" if get_metric(self.metric).kind.value == "binary" else "one-sided test"
+        named = f" ({dataset})" if dataset else ""
+        return (
+            f"{self.ability}{named}: no signal: the base model's {self.metric} {self.score:.3f} on {self.n} examples is not "
+            f"clearly above chance {self.chance:.3f} ({test} of H0 score <= chance: p = {self.p_value:.2g}, not below "
+            f"{self.alpha:g}), so damage to it cannot be told from guessing and the gate neither passes nor fails it; "
+            f"a larger or better model, more examples, or data this model can do (--editguard-data {self.ability}=FILE) "
+            "gives it signal"
+        )
+
+
+def signal(ability: str, base: Mapping[str, Any], chance: float, policy: Policy, *, metric: str) -> Signal:
+    """Is the baseline (example id -> outcome) clearly above chance?  One-sided test at ``policy.alpha``."""
+    from editguard import stats
+
+    record = get_metric(metric)
+    outcomes = [base[i] for i in sorted(base)]
+    p_value = stats.above_level_p_value(record, outcomes, chance)
+    return Signal(ability, metric, record.aggregate(outcomes), len(outcomes), chance, p_value, policy.alpha)
 
 
 # --- Holm over abilities ----------------------------------------------------------------------------------

@@ -184,9 +184,11 @@ _COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "inconclusive": "#ef6c00"}
 
 def _draw_row(axis: Any, y: int, row: Row, reach: float) -> None:
     metric = METRICS.get(row.metric)
-    point = (row.difference or 0.0) * (1 if metric is None or metric.higher_is_better else -1)  # oriented as the bounds
-    low = -reach if row.lower is None else row.lower
-    high = reach if row.upper is None else row.upper
+    sign = 1 if metric is None or metric.higher_is_better else -1  # drawn in the better direction: left is worse
+    point = (row.difference or 0.0) * sign
+    lower, upper = (row.lower, row.upper) if sign > 0 else (None if row.upper is None else -row.upper, None if row.lower is None else -row.lower)
+    low = -reach if lower is None else lower
+    high = reach if upper is None else upper
     colour = _COLOURS.get(row.verdict, "#555555")
     tolerance = row.tolerance or 0.0
     axis.plot([low, high], [y, y], color=colour, linewidth=2.5, solid_capstyle="butt")

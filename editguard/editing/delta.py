@@ -106,6 +106,23 @@ def added(parameter: Any, tensor: Any) -> Any:
     return (parameter.detach().to(wide) + tensor.to(parameter.device, wide)).to(parameter.dtype)
 
 
+def relative_sizes(model: Any, delta: WeightDelta) -> dict[str, float]:
+    """Per edited tensor, the size of its change against the weight: ``||delta|| / ||weight||`` (Frobenius norms,
+    float32).  It grows before an editing method collapses a model (ENCORE, 2025; "Rebuilding ROME", 2024)."""
+    import torch
+
+    from editguard.models import value_tensors
+
+    weights = value_tensors(model)
+    sizes = {}
+    for name in sorted(delta.tensors):
+        weight = weights[name].detach().float()
+        change = delta.tensors[name].detach().to(weight.device, torch.float32)
+        norm = float(torch.linalg.vector_norm(weight))
+        sizes[name] = float(torch.linalg.vector_norm(change)) / norm if norm else float("inf")
+    return sizes
+
+
 def check_finite(delta: WeightDelta, source: str) -> None:
     """Refuse NaN or inf in a delta: added to a weight it silently turns the model's scores into chance."""
     import torch

@@ -59,7 +59,9 @@ OPTIONAL_FIELDS = (
 PAIRED_FIELDS = (("locality_prompt", "locality_answer"), ("portability_prompt", "portability_answer"))
 DEMO_EDITS = "demo"  # the name that selects the project's own demo edit set
 ZSRE_20_EDITS = "zsre-20"  # twenty counterfactual ZsRE-style edits, as many as the study applied
-SHIPPED_EDITS = {DEMO_EDITS: "demo_edits.jsonl", ZSRE_20_EDITS: "zsre_20.json"}
+# sixty counterfactual edits in CounterFact's layout, 52 of whose subjects open the prompt: the positive control
+COUNTERFACT_DAMAGE_EDITS = "counterfact-damage"
+SHIPPED_EDITS = {DEMO_EDITS: "demo_edits.jsonl", ZSRE_20_EDITS: "zsre_20.json", COUNTERFACT_DAMAGE_EDITS: "counterfact_damage.json"}
 
 
 class EditRequestError(ValueError):

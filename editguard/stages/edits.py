@@ -61,9 +61,10 @@ class Edits:
         from editguard.editing.requests import EditRequestError, located_requests
 
         try:
-            return located_requests(self.settings.edits)
+            located = located_requests(self.settings.edits)
         except EditRequestError as error:
             raise GateProblem(str(error)) from None
+        return located[: self.settings.edit_limit] if self.settings.edit_limit else located
 
     @property
     def requests(self) -> tuple[Any, ...]:

@@ -149,8 +149,7 @@ def _model(delta: Any) -> str:
 
 def score_examples(task: Task, examples: Sequence[Example], evaluator: Any) -> dict[str, ExampleResult]:
     """Score ``examples`` of ``task`` with ``evaluator``, by the task's kind."""
-    scorer = score_choices if task.kind == "choice" else score_generations
-    return scorer(task, examples, evaluator)
+    return SCORERS[task.kind](task, examples, evaluator)
 
 
 def score_choices(task: Task, examples: Sequence[Example], evaluator: Any) -> dict[str, ExampleResult]:
@@ -184,6 +183,18 @@ def score_generations(task: Task, examples: Sequence[Example], evaluator: Any) -
     grouped = [[next(outputs) for _ in example.prompts] for example in examples]
     scored = task.score_outputs(examples, grouped)
     return {example.id: ExampleResult(result.outcome, result.parsed) for example, result in zip(examples, scored)}
+
+
+def score_perplexity(task: Task, examples: Sequence[Example], evaluator: Any) -> dict[str, ExampleResult]:
+    """Each example's log-perplexity: the mean negative log-likelihood per token of its target after its prompt."""
+    from editguard.evaluator import LoglikelihoodRequest
+
+    requests = [LoglikelihoodRequest(example.prompt, str(example.target)) for example in examples]
+    scored = evaluator.loglikelihood_with_lengths(requests)
+    return {example.id: ExampleResult(-total / length) for example, (total, length) in zip(examples, scored)}
+
+
+SCORERS = {"choice": score_choices, "generate": score_generations, "perplexity": score_perplexity}
 
 
 def render_prompt(prompt: str, tokenizer: Any, chat: bool) -> str:

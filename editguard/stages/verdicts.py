@@ -21,8 +21,8 @@ from editguard.stages.baselines import Baselines
 from editguard.stages.edits import Edits, EditVariant
 from editguard.stages.examples import Examples, sample_order
 from editguard.stages.scoring import Scoring
-from editguard.tasks import Example, Task, task_names
-from editguard.verdict import Outcome, Policy, Verdict, compare, compare_sequential
+from editguard.tasks import Example, Task, canary_names, task_names
+from editguard.verdict import Outcome, Policy, Signal, Verdict, compare, compare_sequential, signal
 
 _RANK = {Outcome.FAIL: 0, Outcome.INCONCLUSIVE: 1, Outcome.PASS: 2}
 WORSENED_SHOWN = 10  # examples that got worse, kept per ability for the reports
@@ -48,9 +48,20 @@ class Verdicts:
         self.edits = edits
 
     def policy(self, ability: str) -> Policy:
+        """The ability's tolerance and error rates; the general abilities gated together share the family (Bonferroni
+        per test, Holm on the controller), a canary is a family of its own."""
         settings = self.settings
-        family = len(settings.abilities or task_names())
-        return Policy(settings.tolerance_for(ability), settings.alpha, family, settings.fail_rule, settings.inconclusive)
+        abilities = [name for name in settings.abilities or task_names() if name in task_names()]
+        family = 1 if ability in canary_names() else max(1, len(abilities))
+        return Policy(settings.tolerance_for(ability), settings.alpha, family, settings.fail_rule, settings.inconclusive, settings.no_signal)
+
+    def signal(self, ability: str) -> Signal | None:
+        """Whether the stored baseline stands clearly above chance + tolerance (None: the ability has no chance level)."""
+        task = self.examples.task(ability)
+        if task.chance is None:
+            return None
+        baseline = self.baselines.checked(ability)
+        return signal(ability, baseline.outcomes, task.chance, self.policy(ability), metric=task.metric)
 
     def verdict(self, ability: str, delta: Any) -> Verdict:
         """The paired verdict of base + ``delta`` against the baseline's outcomes."""

@@ -24,6 +24,7 @@ from editguard.tasks.readers import FileFormat, Rows
 from editguard.tasks.schema import Schema, keep, no_cross_check
 
 PROTOCOLS = ("default", "study")
+ROLES = ("ability", "canary")  # what an Ability record is gated as: a general ability, or the canary
 Outcome = float | list[float]
 
 
@@ -63,11 +64,11 @@ class Task:
     dataset: str  # the real dataset this ability stands for
     description: str
     protocol: str
-    kind: str  # "choice" or "generate"
+    kind: str  # "choice", "generate" or "perplexity" (the canary: log-likelihood of the target after the prompt)
     metric: str  # a name in editguard.metrics.METRICS
     template: str  # the prompt template(s) as documented, {field} filled from a record
     to_example: Callable[[int, Mapping[str, Any]], Example]
-    chance: float  # the score of guessing (choice) or of an empty answer (generation)
+    chance: float | None  # the score of guessing (choice) or of an empty answer (generation); None: no such level
     score: Callable[[Example, Sequence[str]], Scored] | None = None  # generation tasks
     chat: bool = False  # wrap generation prompts in the model's chat template, when it has one
     max_new_tokens: int = 0
@@ -116,6 +117,7 @@ class Ability:
     check_record: Callable[[Mapping[str, Any]], None] = no_cross_check  # checks across fields (FieldProblem)
     read_study: Callable[[Path], Rows] | None = None  # the reference study's own file (or folder) layout
     file_formats: tuple[FileFormat, ...] = ()  # formats read beside readers.COMMON_FORMATS
+    role: str = "ability"  # "ability": a general ability, one test_ability each; "canary": test_canary
 
     def __post_init__(self) -> None:
         protocols = sorted(task.protocol for task in self.tasks)
@@ -124,6 +126,8 @@ class Ability:
         strangers = [task.name for task in self.tasks if task.name != self.name]
         if strangers:
             raise ValueError(f"ability {self.name!r} holds a task named {strangers[0]!r}; name its tasks {self.name!r}")
+        if self.role not in ROLES:
+            raise ValueError(f"ability {self.name!r} has role {self.role!r}; choose one of {', '.join(ROLES)}")
         if not self.schema:
             raise ValueError(f"ability {self.name!r} has an empty schema; declare its record fields")
 

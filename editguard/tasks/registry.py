@@ -68,7 +68,7 @@ def _abilities() -> dict[str, Ability]:
 def get_ability(name: str) -> Ability:
     abilities = _abilities()
     if name not in abilities:
-        names = task_names()
+        names = all_names()
         close = difflib.get_close_matches(name, names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; known abilities: {', '.join(names)}"
         raise UnknownTaskError(f"unknown ability {name!r}{hint}")
@@ -82,5 +82,15 @@ def get_task(name: str, protocol: str = "default") -> Task:
 
 
 def task_names() -> list[str]:
-    """Registered abilities, sorted (xdist workers must collect the same order)."""
+    """Registered general abilities (one ``test_ability`` each), sorted (xdist workers must collect the same order)."""
+    return sorted(name for name, ability in _abilities().items() if ability.role == "ability")
+
+
+def canary_names() -> list[str]:
+    """Registered canaries (``test_canary``): checks of the model as a whole, gated apart from the abilities."""
+    return sorted(name for name, ability in _abilities().items() if ability.role == "canary")
+
+
+def all_names() -> list[str]:
+    """Every registered record, abilities and canaries, sorted."""
     return sorted(_abilities())

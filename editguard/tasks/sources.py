@@ -27,7 +27,7 @@ from typing import Any
 
 from editguard.tasks.base import Ability
 from editguard.tasks.readers import COMMON_FORMATS, FileFormat, Rows, jsonl_rows
-from editguard.tasks.registry import get_ability, task_names
+from editguard.tasks.registry import all_names, get_ability, task_names
 from editguard.tasks.schema import DataSchemaError, FieldProblem
 
 __all__ = ["ABILITIES", "DataSchemaError", "DataSource", "SourceKind", "load_records", "parse_data_source"]
@@ -215,13 +215,13 @@ def _format_for(suffix: str, formats: Iterable[FileFormat]) -> FileFormat | None
 def _unreadable(path: Path, ability: Ability) -> str:
     """Why the file cannot hold the ability's records: a format of other abilities only, or none known."""
     common = [suffix for fileformat in COMMON_FORMATS for suffix in fileformat.suffixes]
-    formats = {name: _format_for(path.suffix.lower(), get_ability(name).file_formats) for name in task_names()}
+    formats = {name: _format_for(path.suffix.lower(), get_ability(name).file_formats) for name in all_names()}
     owners = {name: fileformat for name, fileformat in formats.items() if fileformat is not None}
     if owners:
         listed = ", ".join(common[:-1]) + " or " + common[-1]
         named = next(iter(owners.values())).name
         return f"{path}: {named} holds {', '.join(owners)} records only; give the {ability.name} records as {listed}"
-    own = [f"{', '.join(_suffixes(name))} for {name}" for name in task_names() if _suffixes(name)]
+    own = [f"{', '.join(_suffixes(name))} for {name}" for name in all_names() if _suffixes(name)]
     return f"{path}: unsupported file type; give {', '.join(common)}" + (f" (or {'; '.join(own)})" if own else "")
 
 

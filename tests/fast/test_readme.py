@@ -39,7 +39,7 @@ def _row(line: str) -> Row:
     used, _, available = n.partition("/")
     worse, _, better = flips.partition("/")
     return Row(
-        ability, "", verdict.split()[0].lower(), baseline=_number(baseline), edited=_number(edited), tolerance=_number(tolerance),
+        ability, "", verdict.replace(" (warn)", "").lower(), baseline=_number(baseline), edited=_number(edited), tolerance=_number(tolerance),
         n=int(used), available=int(available) if available else None, metric=metric, chance=_number(chance),
         lower=low, upper=high, negative_flips=int(worse) if worse != "-" else None, positive_flips=int(better) if better else None,
         adjusted_p_value=_number(p), unparsed=_number(unparsed), passed=True if "(warn)" in verdict else None,

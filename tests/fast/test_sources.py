@@ -138,9 +138,11 @@ def test_every_probe_loads_unchanged(ability: str) -> None:
     assert_in_schema(ability, records)
 
 
-def test_abilities_are_the_probe_files_sorted() -> None:
-    assert ABILITIES == tuple(sorted(path.stem for path in DATA.glob("*.jsonl")))
-    assert len(ABILITIES) == 8
+def test_abilities_and_the_canary_are_the_probe_files_sorted() -> None:
+    from editguard.tasks import all_names
+
+    assert all_names() == sorted(path.stem for path in DATA.glob("*.jsonl"))
+    assert len(ABILITIES) == 8 and "canary" not in ABILITIES
 
 
 def test_unknown_ability_is_refused() -> None:

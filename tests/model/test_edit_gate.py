@@ -12,6 +12,7 @@ LIMIT = "16"
 GATE = (
     "--pyargs", "editguard.gate", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
     "--editguard-device", "cpu", "--editguard-limit", LIMIT, "--editguard-abilities", "sentiment,closed_qa",
+    "--editguard-no-signal", "gate",  # closed_qa is at chance on SmolLM2; these tests are about the edits
 )  # fmt: skip
 
 

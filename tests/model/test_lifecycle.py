@@ -19,6 +19,7 @@ ABILITIES = "closed_qa,open_qa,sentiment"
 GATE = (
     "--pyargs", "editguard.gate", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
     "--editguard-device", "cpu", "--editguard-limit", LIMIT, "--editguard-abilities", ABILITIES,
+    "--editguard-no-signal", "gate",  # closed_qa is at chance on SmolLM2; the lifecycle is gated anyway
 )  # fmt: skip
 
 
@@ -141,14 +142,14 @@ def test_users_own_tests_get_the_fixtures(project: pytest.Pytester) -> None:
         import torch
 
         def test_edit_changes_the_answer(base_model, edited_model, score_ability, ability_baseline):
-            ids = edited_model.tokenizer("The Eiffel Tower is located in the city of", return_tensors="pt")
+            ids = edited_model.tokenizer("Tourists who visit the Eiffel Tower find that it is located in the city of", return_tensors="pt")
             out = edited_model.model.generate(**ids, max_new_tokens=3, do_sample=False,
                                               pad_token_id=edited_model.tokenizer.pad_token_id)
             assert "Rome" in edited_model.tokenizer.decode(out[0, ids["input_ids"].shape[1]:])
             assert score_ability("sentiment").value >= ability_baseline("sentiment").score - 0.05
 
         def test_base_is_unchanged_after(base_model):
-            ids = base_model.tokenizer("The Eiffel Tower is located in the city of", return_tensors="pt")
+            ids = base_model.tokenizer("Tourists who visit the Eiffel Tower find that it is located in the city of", return_tensors="pt")
             out = base_model.model.generate(**ids, max_new_tokens=3, do_sample=False,
                                             pad_token_id=base_model.tokenizer.pad_token_id)
             assert "Rome" not in base_model.tokenizer.decode(out[0, ids["input_ids"].shape[1]:])

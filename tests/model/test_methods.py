@@ -42,7 +42,7 @@ RELIABLE = {"FT", "MEMIT", "ROME"}  # KN does not reliably rewrite this fact (se
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_each_method_edits_the_embedded_default_on_cpu(name: str, smollm2: Any, cache_dir: Path) -> None:
-    request = load_requests("demo")[0]  # The Eiffel Tower ... -> Rome
+    request = load_requests("demo")[0]  # ... the Eiffel Tower ... -> Rome
     hparams = resolve_hparams(name, smollm2.model.config, None, "cpu")
     flags = {parameter_name: p.requires_grad for parameter_name, p in smollm2.model.named_parameters()}
     outcome = compute_edit(
@@ -131,7 +131,7 @@ def test_a_yaml_file_moves_memit_to_another_layer(tiny: Any, cache_dir: Path, tm
 
 def test_a_failure_inside_easyeditor_names_the_method_and_request(tiny: Any) -> None:
     hparams = resolve_hparams("ROME", tiny.model.config, None, "cpu") | {"v_loss_layer": 9}  # the model has 2 layers
-    with pytest.raises(EditError, match="ROME failed inside easyeditor on 'The Eiffel Tower is located in the city of'") as raised:
+    with pytest.raises(EditError, match="ROME failed inside easyeditor on 'Tourists who visit the Eiffel Tower find that it is located in the city of'") as raised:
         compute_edit(tiny.model, tiny.tokenizer, load_requests("demo")[:1], hparams)
     assert weights_fingerprint(tiny.model) == tiny.fingerprint
     # the innermost easyeditor frame and the exception, in the one sentence; the cause stays chained for -v

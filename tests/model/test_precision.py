@@ -78,6 +78,7 @@ def test_a_half_precision_delta_rounded_to_bfloat16_would_not_give_the_edit_back
 GATE = (
     "--pyargs", "editguard.gate", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
     "--editguard-model", TINY, "--editguard-device", "cpu", "--editguard-limit", "8", "--editguard-abilities", "sentiment",
+    "--editguard-no-signal", "gate",
 )  # fmt: skip
 
 

@@ -1,0 +1,177 @@
+"""Locality as a property: an edit must leave facts it did not touch alone, whatever the prompt.
+
+A knowledge edit is meant to change a handful of facts.  ``unrelated_prompts`` is a hypothesis strategy of
+prompts about other things: factual templates ("The capital of {} is") filled with entities the project
+ships (``data/locality.json``: countries, cities, people, companies, animals, objects), leaving out every
+entity that shares a word with an edited subject or target.  ``LocalityProbe.assert_unchanged`` asserts
+that the base model's greedy answer to such a prompt (its first three tokens) stays the edited model's answer up to
+near ties: each of its tokens stays among the edited model's five most likely next tokens, read with the base's
+answer as context (exact greedy equality fails on harmless near ties: a benign edit turned ' "' into ' Chilean'
+after "The currency used in Chile is called the").  On failure it shows the prompt and both greedy answers
+side by side, with the rank each base token fell to.  Templates and entities are drawn shortest first, so hypothesis
+shrinks a failure to the shortest prompt that still leaks.
+
+The gate's ``test_locality`` runs it derandomised, on a fixed budget of examples (deterministic in CI).  In
+your own tests, the ``editguard_locality`` fixture gives the probe::
+
+    from hypothesis import given, settings
+
+    def test_my_edit_keeps_geography(editguard_locality):
+        @settings(derandomize=True, max_examples=30, database=None, deadline=None)
+        @given(editguard_locality.prompts())
+        def unchanged(prompt):
+            editguard_locality.assert_unchanged(prompt)
+
+        unchanged()
+
+or pass your own strategy of prompts (``st.sampled_from([...])``) instead of ``prompts()``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+ANSWER_TOKENS = 3  # greedy tokens of the base's answer checked: enough for a short answer, few enough to stay about the fact
+TOP_K = 5  # each of them must stay among the edited model's TOP_K next tokens (a near tie may swap the first two)
+
+
+@dataclass(frozen=True)
+class Template:
+    text: str  # one "{}" for the entity
+    kind: str  # which entities fit it
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    templates: tuple[Template, ...]
+    entities: dict[str, tuple[str, ...]]
+
+
+def shipped_vocabulary() -> Vocabulary:
+    """The templates and entities the project ships (``editguard/data/locality.json``)."""
+    document = json.loads((resources.files("editguard") / "data" / "locality.json").read_text(encoding="utf-8"))
+    templates = tuple(Template(item["template"], item["kind"]) for item in document["templates"])
+    return Vocabulary(templates, {kind: tuple(names) for kind, names in document["entities"].items()})
+
+
+def _words(text: str) -> set[str]:
+    return {word for word in re.findall(r"[a-z0-9]+", text.lower()) if len(word) > 2 and word not in _COMMON}
+
+
+_COMMON = frozenset({"the", "and", "for", "with", "from", "city", "river", "united", "new"})
+
+
+def unrelated_prompts(requests: Iterable[Any] = (), vocabulary: Vocabulary | None = None) -> Any:
+    """A hypothesis strategy of prompts that name nothing an edit request names (subject, new or old target).
+
+    An entity is left out when it shares a word (three letters or more) with an edited subject or target, so
+    "Apple" is out when an edit rewrites "Apple Inc." and "Tokyo" when one moves something to Tokyo.
+    """
+    from hypothesis import strategies as st
+
+    vocabulary = vocabulary or shipped_vocabulary()
+    touched: set[str] = set()
+    for request in requests:
+        for value in (request.subject, request.target_new, request.ground_truth or ""):
+            touched |= _words(value)
+    allowed = {kind: sorted((e for e in names if not _words(e) & touched), key=lambda e: (len(e), e)) for kind, names in vocabulary.entities.items()}
+    templates = sorted((t for t in vocabulary.templates if allowed.get(t.kind) and not _words(t.text) & touched), key=lambda t: (len(t.text), t.text))
+    if not templates:
+        raise ValueError("every locality template or entity is touched by the edits; give your own strategy of prompts")
+    return st.sampled_from(templates).flatmap(lambda t: st.sampled_from(allowed[t.kind]).map(t.text.format))
+
+
+@dataclass
+class LocalityProbe:
+    """Greedy answers of the base and the edited model to any prompt; the base's are remembered.
+
+    ``answer(prompt, edited)`` gives the greedy continuation as token ids, ``ranks(prompt, tokens, edited)`` the
+    rank of each of those tokens under a model when it reads them one after the other (0: its top choice), and
+    ``decode(tokens)`` the text.
+    """
+
+    answer: Callable[[str, bool], list[int]]
+    ranks: Callable[[str, list[int], bool], list[int]]
+    decode: Callable[[list[int]], str]
+    requests: Sequence[Any] = ()
+    top_k: int = TOP_K
+    _base: dict[str, list[int]] = field(default_factory=dict)
+
+    def prompts(self) -> Any:
+        """Prompts unrelated to this run's edit requests (``unrelated_prompts``)."""
+        return unrelated_prompts(self.requests)
+
+    def answers(self, prompt: str) -> tuple[str, str]:
+        """(base answer, edited answer) to ``prompt``, greedy, as text."""
+        return self.decode(self._base_answer(prompt)), self.decode(self.answer(prompt, True))
+
+    def _base_answer(self, prompt: str) -> list[int]:
+        if prompt not in self._base:
+            self._base[prompt] = self.answer(prompt, False)
+        return self._base[prompt]
+
+    def assert_unchanged(self, prompt: str) -> None:
+        """The base's greedy answer stays among the edited model's top-k at every token; else an AssertionError that
+        shows the prompt, both answers and the ranks."""
+        __tracebackhide__ = True
+        tokens = self._base_answer(prompt)
+        ranks = self.ranks(prompt, tokens, True)
+        if all(rank < self.top_k for rank in ranks):
+            return
+        base, edited = self.answers(prompt)
+        raise AssertionError(
+            "locality: the edit changed the answer to a prompt about something it did not edit\n"
+            f"  prompt: {prompt!r}\n  base:   {base!r}\n  edited: {edited!r}\n"
+            f"  (the base answer's tokens rank {ranks} among the edited model's next tokens; the property allows "
+            f"below {self.top_k})\nan edit should leave unrelated facts alone: try fewer edits, another method or "
+            "layer, or RECT (--editguard-rect)"
+        )
+
+
+def model_probe(session: Any, requests: Sequence[Any] = (), tokens: int = ANSWER_TOKENS) -> LocalityProbe:
+    """A ``LocalityProbe`` over the session's base model, with and without its edit applied."""
+    import torch
+
+    def run(edited: bool, work: Callable[[Any], Any]) -> Any:
+        base = session.base
+        with torch.no_grad():
+            if not edited:
+                return work(base)
+            with session.edited():
+                return work(base)
+
+    def encode(base: Any, text: str) -> list[int]:
+        return list(base.tokenizer(text)["input_ids"])
+
+    def answer(prompt: str, edited: bool) -> list[int]:
+        def greedy(base: Any) -> list[int]:
+            from editguard.models import input_device
+
+            ids = torch.tensor([encode(base, prompt)], device=input_device(base.model))
+            out = base.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens, do_sample=False,
+                                      pad_token_id=base.tokenizer.pad_token_id)  # fmt: skip
+            return [int(t) for t in out[0, ids.shape[1] :]]
+
+        return list(run(edited, greedy))
+
+    def ranks(prompt: str, continuation: list[int], edited: bool) -> list[int]:
+        def rank(base: Any) -> list[int]:
+            from editguard.models import input_device
+
+            context = encode(base, prompt)
+            ids = torch.tensor([context + continuation], device=input_device(base.model))
+            logits = base.model(ids).logits[0, len(context) - 1 : -1].float()  # (answer tokens, vocab)
+            chosen = logits[torch.arange(len(continuation)), torch.tensor(continuation)]
+            return [int(n) for n in (logits > chosen[:, None]).sum(dim=1)]
+
+        return list(run(edited, rank)) if continuation else []
+
+    def decode(ids: list[int]) -> str:
+        return str(session.base.tokenizer.decode(ids))
+
+    return LocalityProbe(answer, ranks, decode, tuple(requests))
