@@ -52,10 +52,22 @@ def parse_tolerance(text: str) -> tuple[str | None, float]:
     ability, sep, value = str(text).rpartition("=")
     if sep and not ability.strip():
         raise argparse.ArgumentTypeError(f"{text!r} names no ability; write ABILITY=FRACTION, e.g. sentiment=0.1")
+    if ability.strip() in CANARY_TOLERANCES:  # a rise of log-perplexity: any positive number
+        return ability.strip(), _positive_number(value.strip(), text)
     fraction = parse_fraction(value.strip())
     if fraction >= 1.0:
         raise argparse.ArgumentTypeError(f"{text!r}: a tolerance of 1 allows any drop and gates nothing; give a fraction below 1")
     return (ability.strip() or None), fraction
+
+
+def _positive_number(value: str, text: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a number; give the largest rise of log-perplexity, e.g. canary=0.1") from None
+    if not (math.isfinite(number) and number > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: a canary's tolerance is a rise of log-perplexity above 0, e.g. canary=0.1")
+    return number
 
 
 def parse_edit_limit(text: str) -> int:
@@ -361,7 +373,7 @@ def build_settings(
         raw, origin = _first_given(option, cli, pyproject, ini)
         if raw is None:
             continue
-        value = _parsed(option, raw, origin, base=Path.cwd() if origin == option.cli else rootdir)
+        value = _parsed(option, raw, origin, base=Path.cwd() if origin in (option.cli, option.negative_cli) else rootdir)
         values[option.name] = _anchored(option.name, value, Path.cwd() if origin == option.cli else rootdir)
     values.setdefault("baselines", rootdir / "baselines")
     _prefer_command_line(values, cli, ("edits", "edited"))
@@ -378,7 +390,10 @@ def _prefer_command_line(values: dict[str, Any], cli: Mapping[str, Any], rivals:
 
 
 def _first_given(option: Option, cli: Mapping[str, Any], pyproject: Mapping[str, Any], ini: Mapping[str, Any]) -> tuple[Any, str]:
-    if cli.get(option.name) not in (None, [], False):
+    given = cli.get(option.name)
+    if given is False and option.flag:  # --editguard-no-FLAG: switched off on the command line
+        return False, option.negative_cli
+    if given not in (None, [], False):
         return cli[option.name], option.cli
     for key in (option.name, option.name.replace("_", "-")):
         if key in pyproject:
@@ -395,7 +410,7 @@ def origin(name: str, cli: Mapping[str, Any], pyproject: Mapping[str, Any], ini:
 
 def _parsed(option: Option, raw: Any, origin: str, *, base: Path) -> Any:
     """Command-line values arrive parsed by argparse; others are parsed here, naming their origin."""
-    if origin == option.cli:
+    if origin in (option.cli, option.negative_cli):
         return raw
     items = raw if option.repeat and isinstance(raw, list) else [raw]
     if option.name == "tolerance" and isinstance(raw, Mapping):

@@ -133,6 +133,12 @@ def compare_sequential(
     )  # fmt: skip
 
 
+def _allowing(verdict: Verdict) -> float:
+    """The tolerance that would let this drop pass: a fraction below 1 for a score, any size for a log-perplexity."""
+    needed = -verdict.lower + 0.005
+    return needed if not verdict.higher_is_better else min(0.99, needed)
+
+
 # --- no verdict without signal -----------------------------------------------------------------------------
 
 
@@ -239,7 +245,7 @@ def failure_message(verdict: Verdict, *, dataset: str, baseline_file: str) -> st
         return (
             f"{verdict.ability} ({dataset}) regressed after the edit: {numbers}; the whole interval lies below the "
             f"tolerance of -{verdict.tolerance:.3f} (p={verdict.p_value:.2g}). Do not ship this edit as it is; if the "
-            f"drop is acceptable, allow it with --editguard-tolerance {verdict.ability}={min(1.0, -verdict.lower + 0.005):.2f}."
+            f"drop is acceptable, allow it with --editguard-tolerance {verdict.ability}={_allowing(verdict):.2f}."
         )
     needed = f"about {verdict.examples_needed} examples" if verdict.examples_needed else "more examples"
     return (

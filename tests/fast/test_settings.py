@@ -174,3 +174,17 @@ def test_settings_and_the_task_registry_import_no_torch() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_flag_a_configuration_file_switched_on_is_switched_off_from_the_command_line(tmp_path: Path) -> None:
+    assert build_settings({}, {"early_stop": True}, {}, rootdir=tmp_path).early_stop is True
+    assert build_settings({"early_stop": False}, {"early_stop": True}, {}, rootdir=tmp_path).early_stop is False
+
+
+def test_the_edit_limit_and_the_no_signal_policy(tmp_path: Path) -> None:
+    settings = build_settings({"edit_limit": 3, "no_signal": "fail"}, {}, {}, rootdir=tmp_path)
+    assert (settings.edit_limit, settings.no_signal) == (3, "fail")
+    with pytest.raises(SettingsError, match="edit_limit.*'0' must be at least 1 edit request"):
+        build_settings({}, {"edit_limit": 0}, {}, rootdir=tmp_path)
+    with pytest.raises(SettingsError, match="no_signal"):
+        build_settings({}, {"no_signal": "ignore"}, {}, rootdir=tmp_path)

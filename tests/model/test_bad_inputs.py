@@ -334,7 +334,7 @@ def test_the_editguard_command_reads_the_projects_ini_settings_whatever_paths_it
     shutil.copytree(sweep / "project" / "baselines", folder / "baselines")
     (folder / "pyproject.toml").write_text(
         '[tool.pytest.ini_options]\neditguard_model = "tiny-gpt2"\neditguard_device = "cpu"\neditguard_limit = "8"\n'
-        'editguard_abilities = "sentiment"\neditguard_tolerance = ["0.2"]\n'
+        'editguard_abilities = "sentiment"\neditguard_tolerance = ["0.2"]\neditguard_no_signal = "gate"\n'
     )
     result = _editguard(folder, "--editguard-edited", str(sweep / "inputs" / "good.safetensors"))
     assert "configfile: pyproject.toml" in result.stdout

@@ -82,6 +82,7 @@ def test_two_xdist_workers_asking_for_the_same_edit_compute_it_once(pytester: py
         "--pyargs", "editguard.gate", "-p", "no:cacheprovider", "--editguard-model", "tiny-gpt2", "--editguard-device", "cpu",
         "--editguard-method", "FT", "--editguard-limit", "4", "--editguard-abilities", "nli,sentiment",
         "--editguard-tolerance", "0.5", "--editguard-cache-dir", str(cache), "--editguard-inconclusive", "warn",
+        "--editguard-no-signal", "gate",  # the tiny model guesses; gated anyway, so both workers need the edit
     )  # fmt: skip
     pytester.runpytest_subprocess(*args, "--editguard-update-baselines").assert_outcomes(passed=2)
     result = pytester.runpytest_subprocess(*args, "-n", "2", "--editguard-report", "report.json")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-LIMIT = "40"
+LIMIT = "24"
 GATE = ("--pyargs", "editguard.gate", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning", "--editguard-device", "cpu")
 
 
@@ -19,7 +19,7 @@ def _rows(path: Path) -> dict[str, Any]:
 
 
 def test_three_counterfactual_rome_edits_fail_the_gate_from_the_third(pytester: pytest.Pytester) -> None:
-    pytester.makepyprojecttoml("[tool.editguard]\nmodel = 'smollm2'\nabilities = 'sentiment,open_qa,canary'\n")
+    pytester.makepyprojecttoml("[tool.editguard]\nmodel = 'smollm2'\nabilities = 'sentiment,open_qa,canary,locality'\n")
     args = (*GATE, "--editguard-limit", LIMIT)
     pytester.runpytest_inprocess(*args, "--editguard-update-baselines").assert_outcomes(passed=3)
     result = pytester.runpytest_inprocess(
@@ -31,13 +31,14 @@ def test_three_counterfactual_rome_edits_fail_the_gate_from_the_third(pytester: 
     for ability in ("sentiment", "open_qa"):
         row = rows[ability]
         assert row["verdict"] == "fail", row
-        assert [point[2] for point in row["curve"]["sequential"]][:2] != ["fail", "fail"]
-        assert row["curve"]["sequential"][-1][2] == "fail"
+        points = next(iter(row["curve"].values()))  # the one series: counts 1, 2, 3
+        assert [point[0] for point in points] == [1, 2, 3]
+        assert "fail" not in [point[2] for point in points[:2]] and points[-1][2] == "fail"
         assert row["message"].startswith(f"{ability} (")
         assert "baseline" in row["message"] and "--editguard" in row["message"]
     canary = rows["canary"]
     assert canary["verdict"] == "fail" and canary["perplexity_ratio"] > 2
-    assert [point[2] for point in canary["curve"]["sequential"]] == ["pass", "pass", "fail"]  # trips with the abilities
+    assert [point[2] for point in next(iter(canary["curve"].values()))] == ["pass", "pass", "fail"]  # trips with the abilities
     assert max(canary["relative_change"].values()) > 1  # the third edit is larger than the weight it changes
     assert (pytester.path / "curve.png").stat().st_size > 10_000
     result.stdout.fnmatch_lines(["*locality: the edit changed the answer*", "*prompt: '*", "*base: *", "*edited: *"])
@@ -56,8 +57,8 @@ def test_the_random_tiny_model_has_no_signal_where_it_guesses(pytester: pytest.P
     at_chance = [row for name, row in rows.items() if name not in ("canary", "edit_quality")]
     assert len(at_chance) == 8
     assert all(row["verdict"] == "no signal" for row in at_chance), {row["ability"]: row["verdict"] for row in at_chance}
-    result.assert_outcomes(skipped=8, passed=1)  # the canary is gated (it has no chance level)
-    result.stdout.fnmatch_lines(["*no signal*"])
+    result.assert_outcomes(skipped=9, passed=1)  # 8 without signal and the edit quality (no requests); the canary is gated
+    result.stdout.fnmatch_lines(["*NO SIGNAL*"])
     assert result.ret == 0  # no signal neither passes nor fails the gate
 
 
@@ -66,9 +67,9 @@ def test_base_against_base_passes_with_no_flips(tmp_path: Path, cache_dir: Path)
     from editguard.settings import Settings
     from editguard.verdict import Outcome, Policy, compare
 
-    settings = Settings(model="smollm2", limit=40, device="cpu", cache_dir=cache_dir, baselines=tmp_path, rescore=True)
+    settings = Settings(model="smollm2", device="cpu", cache_dir=cache_dir, baselines=tmp_path, rescore=True)
     session = Session(settings)
-    for ability, metric in (("sentiment", "accuracy"), ("nli", "accuracy"), ("canary", "log_perplexity")):
+    for ability, metric in (("sentiment", "accuracy"), ("canary", "log_perplexity")):  # all 160 and 300 examples
         recorded, _ = session.baselines.record(ability)
         again = Session(settings).score(ability, edited=False)  # scored afresh in another session
         verdict = compare(ability, recorded.outcomes, again.outcomes, Policy(settings.tolerance_for(ability)), metric=metric)
