@@ -599,8 +599,9 @@ class _Results:
                 terminalreporter.write_line(line)
         curves = [row for row in sorted(self.rows, key=lambda r: r.ability) if row.curve]
         for row in curves:
+            past = "above baseline + tolerance" if row.role == "canary" else "below baseline - tolerance"  # lower is better
             firsts = "; ".join(
-                f"{name}: FAIL at {failed or 'none'}, score below baseline - tolerance at {below or 'none'}"
+                f"{name}: FAIL at {failed or 'none'}, score {past} at {below or 'none'}"
                 for name, (failed, below) in first_failing_counts(row).items()
             )
             terminalreporter.write_line(f"{row.ability}: first edit count -- {firsts}")
