@@ -70,24 +70,22 @@ def _positive_number(value: str, text: str) -> float:
     return number
 
 
-def parse_edit_limit(text: str) -> int:
+def _at_least_one(text: str, unit: str, least: str) -> int:
     try:
         value = int(text)
     except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of edit requests") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {unit}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1 edit request")
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least {least}")
     return value
+
+
+def parse_edit_limit(text: str) -> int:
+    return _at_least_one(text, "edit requests", "1 edit request")
 
 
 def parse_limit(text: str) -> int:
-    try:
-        value = int(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of examples") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1 example per ability")
-    return value
+    return _at_least_one(text, "examples", "1 example per ability")
 
 
 def parse_batch_size(text: str) -> int | None:
