@@ -135,7 +135,7 @@ def test_embedded_default_is_exact_across_batch_sizes_and_orders(smollm2: Any, a
     from editguard.tasks.sources import load_records, parse_data_source
 
     task = get_task(ability, "default")
-    chosen = sample(task.examples(load_records(ability, parse_data_source("probe"))), 16)
+    chosen = sample(task.examples(load_records(ability, parse_data_source("probe"))), 8)
     runs = [score_examples(task, chosen, Evaluator(smollm2.model, smollm2.tokenizer, max_batch=size)) for size in BATCH_SIZES]
     shuffled = list(chosen)
     random.Random(0).shuffle(shuffled)
@@ -146,3 +146,55 @@ def test_embedded_default_is_exact_across_batch_sizes_and_orders(smollm2: Any, a
         requests = [LoglikelihoodRequest(e.prompt, choice) for e in chosen for choice in e.choices]
         by_size = [Evaluator(smollm2.model, smollm2.tokenizer, max_batch=size).loglikelihood(requests) for size in BATCH_SIZES]
         assert max(abs(a - b) for other in by_size[1:] for a, b in zip(by_size[0], other)) < 1e-4
+
+
+# ----------------------------------------------------------------------------- shared prefixes
+
+DEMONSTRATIONS = (
+    "Answer with one word.\nthe film was great -> yes\na river flows north -> no\nParis the film awful -> no\n"
+)  # a few-shot block every request starts with: far more than MIN_SHARED_PREFIX tokens
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(examples, st.sampled_from(BATCH_SIZES), st.randoms(use_true_random=False))
+def test_a_shared_prefix_encoded_once_gives_the_same_scores(tiny: Any, items: list, size: int, rng: Any) -> None:
+    """Few-shot contexts: the demonstrations' cache lent to every batch scores as if each request ran alone."""
+    from editguard.evaluator import MIN_SHARED_PREFIX, shared_prefix_length
+
+    items = [(DEMONSTRATIONS + context, choices) for context, choices in items]
+    requests = _choice_requests(items)
+    rows = [tuple(tiny.tokenizer(request.context)["input_ids"]) for request in requests]
+    assert shared_prefix_length(rows) >= MIN_SHARED_PREFIX  # the shared path is the one under test
+    order = list(range(len(requests)))
+    rng.shuffle(order)
+    shuffled = Evaluator(tiny.model, tiny.tokenizer, max_batch=size).loglikelihood([requests[i] for i in order])
+    reference = [_reference(tiny.model, tiny.tokenizer, request) for request in requests]
+    for position, index in enumerate(order):
+        assert abs(shuffled[position] - reference[index]) < 1e-4
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(texts, min_size=1, max_size=10), st.sampled_from(BATCH_SIZES))
+def test_a_shared_prefix_encoded_once_gives_the_same_generations(tiny: Any, prompts: list[str], size: int) -> None:
+    from editguard.evaluator import GenerationRequest
+
+    requests = [GenerationRequest(DEMONSTRATIONS + prompt, 5, ("\n", ".")) for prompt in prompts]
+    shared = Evaluator(tiny.model, tiny.tokenizer, max_batch=size).generate(requests)
+    alone = [Evaluator(tiny.model, tiny.tokenizer, share_prefix=False).generate([request])[0] for request in requests]
+    assert shared == alone
+
+
+@pytest.mark.parametrize("ability", ["nli", "ner"])  # two demonstrations each: log-likelihood; generation
+def test_embedded_default_few_shot_outcomes_equal_the_unshared_ones(smollm2: Any, ability: str) -> None:
+    """The probe sets' demonstrations encoded once: the same outcomes (and outputs) as encoding them per example."""
+    from editguard.stages.examples import sample
+    from editguard.stages.scoring import score_examples
+    from editguard.tasks import get_task
+    from editguard.tasks.sources import load_records, parse_data_source
+
+    task = get_task(ability, "default")
+    chosen = sample(task.examples(load_records(ability, parse_data_source("probe"))), 10)
+    shared, unshared = (
+        score_examples(task, chosen, Evaluator(smollm2.model, smollm2.tokenizer, share_prefix=share)) for share in (True, False)
+    )
+    assert {key: (r.outcome, r.parsed) for key, r in shared.items()} == {key: (r.outcome, r.parsed) for key, r in unshared.items()}
