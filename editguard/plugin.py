@@ -508,6 +508,7 @@ class _Results:
             self.rows += [Row.from_dict(value) for name, value in report.user_properties if name == PROPERTY and isinstance(value, dict)]
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.export_edited(session)
         if hasattr(self.config, "workerinput"):
             return
         holm_failed = self.finish_rows(session) if self.rows else False
@@ -515,6 +516,25 @@ class _Results:
         if self.could_not_check and not regressed and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             session.exitstatus = pytest.ExitCode(COULD_NOT_CHECK_STATUS)
         self.write_summaries(int(session.exitstatus))
+
+    def export_edited(self, session: pytest.Session) -> None:
+        """--editguard-export-edited: the edited model written once, by the process that holds it (the only one,
+        or xdist's first worker), after the gate; a failure is one line and a non-zero exit, never a traceback."""
+        from editguard.errors import brief
+
+        settings = self.config.stash[SETTINGS_KEY]
+        if settings.export_edited is None or settings.update_baselines or SESSION_KEY not in self.config.stash:
+            return
+        worker = getattr(self.config, "workerinput", {}).get("workerid")
+        if worker not in (None, "gw0") or (worker is None and getattr(self.config.option, "numprocesses", None)):
+            return  # under xdist the first worker exports; the controller holds no model
+        try:
+            self.config.stash[SESSION_KEY].export_edited(settings.export_edited)
+        except Exception as error:  # a GateProblem found at start-up, a full disk, an unwritable folder
+            message = f"--editguard-export-edited {settings.export_edited}: the edited model was not exported ({brief(error)})"
+            self.config.get_terminal_writer().line(message, red=True)
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode(COULD_NOT_CHECK_STATUS)
 
     def write_summaries(self, status: int) -> None:
         """The Markdown summary (appended to $GITHUB_STEP_SUMMARY too) and the HTML report, once, on the controller,

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from editguard import report
@@ -140,6 +141,27 @@ class Session:
     def baseline(self, ability: str) -> Baseline:
         """The stored baseline, checked against this run; GateProblem when missing or stale."""
         return self.baselines.checked(ability)
+
+    def export_edited(self, folder: Path) -> dict[str, Any]:
+        """The gated edit written for a serving engine (``editing.export``): ``folder/checkpoint`` always,
+        ``folder/lora`` when the delta is low-rank; what was written, as ``folder/export.json`` says it."""
+        from editguard.atomic import write_json
+        from editguard.editing.export import ExportError, describe, export_checkpoint, export_lora
+
+        self.ready()
+        delta, base = self.edits.primary.delta, self.base
+        started = time.perf_counter()
+        written: dict[str, Any] = {"base_model": self.settings.model, "checkpoint": str(export_checkpoint(base.model, base.tokenizer, delta, folder / "checkpoint"))}
+        try:
+            written["lora"] = describe(export_lora(base.model, delta, folder / "lora", base_model=str(base.model.config._name_or_path)))
+        except ExportError as error:
+            written["lora"] = None
+            written["lora_refused"] = str(error)
+        write_json(folder / "export.json", written)
+        lora = written["lora"]
+        told = f"LoRA rank {lora['rank']}, max abs error {lora['max_abs_error']:.2g}" if lora else f"no LoRA adapter: {written['lora_refused']}"
+        reporter().done(f"edited model exported to {folder} ({told})", started)
+        return written
 
 
 # ----------------------------------------------------------------------------- one ability, start to row

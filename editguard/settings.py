@@ -255,6 +255,7 @@ class Settings:
     report: Path | None = None
     markdown: Path | None = None  # the Markdown summary (also appended to $GITHUB_STEP_SUMMARY when that is set)
     html: Path | None = None  # the self-contained HTML report
+    export_edited: Path | None = None  # write the edited model here for a serving engine: checkpoint/ and lora/
     abilities: tuple[str, ...] | None = None  # None: every registered ability
     protocol: str = "default"
     data: Mapping[str, str] = field(default_factory=dict)  # ability -> data source (default: probe)
@@ -331,6 +332,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("report", "write the per-ability results as JSON to this file", Path, metavar="FILE"),
     Option("markdown", "write a Markdown summary (verdict, table, edit quality, remedies) to this file; it is also appended to $GITHUB_STEP_SUMMARY when that is set", Path, metavar="FILE"),
     Option("html", "write a self-contained HTML report (table, interval plot, examples that got worse, edit quality, curve) to this file", Path, metavar="FILE"),
+    Option("export_edited", "write the edited model for a serving engine: DIR/checkpoint (base + edit, safetensors) and, when the edit is low-rank (ROME, MEMIT), DIR/lora (a PEFT LoRA adapter for the base)", Path, metavar="DIR"),
     Option("abilities", "comma-separated abilities to gate, and 'canary' and 'locality' for those checks (default: all of them)", parse_abilities, metavar="NAMES"),
     Option("protocol", "default (correct scoring) or study (the reference study's prompts and scorers, flaws included)", parse_protocol, metavar="NAME"),
     Option("batch_size", "most examples per forward pass, or auto (default: a token budget per device, backing off on CUDA out-of-memory); scores do not depend on it", parse_batch_size, metavar="N|auto"),
@@ -352,7 +354,7 @@ class SettingsError(ValueError):
     """A configured value is invalid; the message names where it came from."""
 
 
-_PATHS = ("baselines", "edited", "report", "hparams", "cache_dir", "edits", "curve", "markdown", "html")
+_PATHS = ("baselines", "edited", "report", "hparams", "cache_dir", "edits", "curve", "markdown", "html", "export_edited")
 
 
 def build_settings(
