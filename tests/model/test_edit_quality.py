@@ -11,7 +11,7 @@ import torch
 
 from editguard.editing.delta import WeightDelta
 from editguard.editing.easyedit import resolve_hparams
-from editguard.editing.modes import sequential_deltas, single_deltas
+from editguard.editing.modes import single_deltas
 from editguard.editing.quality import (
     EditQuality,
     RequestQuality,
@@ -88,11 +88,13 @@ def test_quality_agrees_with_easyedit_on_the_demo_edits(smollm2: Any) -> None:
 
 
 def test_quality_of_sequential_demo_edits(smollm2: Any, cache_dir: Path) -> None:
+    """The gate's own three sequential ROME demo edits (from the edit cache), measured with neighbours added."""
+    from editguard.settings import Settings
+    from editguard.stages.edits import Edits
+
     requests = demo_with_neighbours()
-    hparams = resolve_hparams("MEMIT", smollm2.model.config, None, "cpu")
-    outcome = sequential_deltas(smollm2.model, smollm2.tokenizer, requests, hparams, cache_dir=cache_dir,
-                                model_fingerprint=smollm2.fingerprint)[3]  # fmt: skip
-    quality = edit_quality(smollm2.model, smollm2.tokenizer, requests, outcome.delta)
+    delta = Edits(Settings(cache_dir=cache_dir, device="cpu"), lambda: smollm2).primary.delta
+    quality = edit_quality(smollm2.model, smollm2.tokenizer, requests, delta)
     assert quality.reliability == 1.0
     assert len(quality.per_request) == 3 and all(request.portability is None for request in quality.per_request)
     assert quality.locality is not None and quality.generalisation is not None
