@@ -16,8 +16,10 @@ export TRANSFORMERS_OFFLINE := 1
 gate: $(STAMP)
 	$(BIN)/editguard $(ARGS)
 
+# Two xdist workers: most of the suite is single-threaded (imports, subprocesses, small models), so two halve
+# its time on two cores (tests/conftest.py gives each worker its share of the cores).
 test: $(STAMP)
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest -n 2 $(ARGS)
 
 # The fast tier alone (no model load; under a minute): run it before every commit.
 test-fast: $(STAMP)

@@ -24,6 +24,22 @@ pytest_plugins = ["pytester"]
 TIERS = ("fast", "slow", "model")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under xdist (``make test`` runs two workers) each worker gets its share of the cores: set before torch is
+    imported, and inherited by the ``editguard`` commands the tests start."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers and workers.isdigit():
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(workers))))
+
+
+@pytest.fixture(autouse=True)
+def _outside_editguard_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """editguard reads PYTEST_XDIST_WORKER(_COUNT) to share devices among the workers of a gate run; a gate the tests
+    start inside one of this suite's own workers is not one of them."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         tier = next((name for name in TIERS if name in item.path.parent.parts[-1:]), None)
