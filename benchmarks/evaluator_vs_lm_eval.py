@@ -3,19 +3,25 @@
     make bench                       # sets up .venv-bench (lm-eval 0.4.13) and runs this script
     .venv-bench/bin/python benchmarks/evaluator_vs_lm_eval.py --repeats 3
 
-For each ability (default: sentiment and closed_qa, scored by log-likelihood; open_qa, by greedy
-generation) the examples of the embedded default's probe set are written out once, rendered exactly
-as editguard prompts them, and scored on SmolLM2-135M-Instruct (fp32, CPU, ``--threads`` threads):
+For each ability (default: all eight; closed_qa, dialogue, nli and sentiment scored by log-likelihood,
+ner, open_qa, reasoning and summarization by greedy generation) the examples of the embedded default's
+probe set are written out once, one row per prompt, rendered exactly as editguard prompts them, and
+scored on SmolLM2-135M-Instruct (fp32; ``--device cpu`` with ``--threads`` threads, or ``--device cuda``):
 
 - by editguard's ``Evaluator`` (its default batching), in a fresh process;
 - by lm-evaluation-harness (``hf`` backend, a local task YAML over the same JSONL), in a fresh process
   per batch size (1, 8, 32), the best of which is compared.
 
+Agreement is per row: the chosen answer (length-normalised per token where the task is, dialogue: both
+tools' raw log-likelihoods divided by the same token counts) or the stripped generated text.
+
 Runs of the two tools are interleaved and repeated; medians are reported.  "Model time" is the
 scoring call alone; "process" is the whole subprocess (interpreter start, imports, model load,
 scoring): what a CI job pays.  The FLOP floor is 2 x non-embedding parameters x tokens that must be
-processed (each context once, plus continuation tokens after the first, plus generated tokens),
-divided by a measured fp32 matmul rate.  Nothing here runs in CI.
+processed (each context once, the prefix all contexts share once, plus continuation tokens after the
+first, plus generated tokens),
+divided by a measured fp32 matmul rate on the device.  Peak memory is the process's resident set on a
+CPU and the peak of allocated GPU memory on CUDA.  Nothing here runs in CI.
 """
 
 from __future__ import annotations
@@ -31,14 +37,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_ABILITIES = ("sentiment", "closed_qa", "open_qa")
+DEFAULT_ABILITIES = ("closed_qa", "dialogue", "ner", "nli", "open_qa", "reasoning", "sentiment", "summarization")
 LM_EVAL_BATCH_SIZES = (1, 8, 32)
 
 
 # ----------------------------------------------------------------------------- preparing the examples
 
 
-def prepare(abilities: list[str], limit: int | None, data: dict[str, str], out: Path, cache_dir: Path) -> dict[str, Any]:
+def prepare(abilities: list[str], limit: int | None, data: dict[str, str], out: Path, cache_dir: Path, device: str) -> dict[str, Any]:
     """Write each ability's rendered examples as JSONL plus an lm-eval task YAML; return the facts needed later."""
     from editguard.models import load_model
     from editguard.stages.examples import sample
@@ -47,22 +53,26 @@ def prepare(abilities: list[str], limit: int | None, data: dict[str, str], out: 
     from editguard.tasks.sources import load_records, parse_data_source
 
     loaded = load_model("smollm2", device="cpu", cache_dir=cache_dir)
-    facts: dict[str, Any] = {"model_folder": str(loaded.model.config._name_or_path), "abilities": {}}
+    facts: dict[str, Any] = {"model_folder": str(loaded.model.config._name_or_path), "device": device, "abilities": {}}
     out.mkdir(parents=True, exist_ok=True)
     for ability in abilities:
         task = get_task(ability, "default")
         examples = sample(task.examples(load_records(ability, parse_data_source(data.get(ability, "probe")))), limit)
         chat = task.chat and bool(getattr(loaded.tokenizer, "chat_template", None))
         rows = [
-            {"id": e.id, "prompt": render_prompt(e.prompt, loaded.tokenizer, chat), "choices": list(e.choices), "gold": e.gold or 0}
+            {
+                "id": f"{e.id}/{number}", "prompt": render_prompt(prompt, loaded.tokenizer, chat), "choices": list(e.choices),
+                "gold": e.gold or 0, "lengths": [len(loaded.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in e.choices],
+            }
             for e in examples
-        ]
+            for number, prompt in enumerate(e.prompts)
+        ]  # fmt: skip
         data_file = out / f"{ability}.jsonl"
         data_file.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
         (out / f"editguard_{ability}.yaml").write_text(_task_yaml(ability, task, data_file), encoding="utf-8")
         facts["abilities"][ability] = {
             "kind": task.kind, "n": len(rows), "max_new_tokens": task.max_new_tokens, "stop": list(task.stop),
-            "add_special_tokens": not chat, "data": str(data_file),
+            "add_special_tokens": not chat, "data": str(data_file), "length_normalized": task.length_normalized,
         }  # fmt: skip
     return facts
 
@@ -98,21 +108,21 @@ def worker_editguard(facts: dict[str, Any], ability: str, threads: int, cache_di
 
     spec = facts["abilities"][ability]
     rows = _read_rows(spec["data"])
-    loaded = load_model("smollm2", device="cpu", cache_dir=cache_dir)
+    loaded = load_model("smollm2", device=facts["device"], cache_dir=cache_dir)
     evaluator = Evaluator(loaded.model, loaded.tokenizer)
+    _synchronize(facts["device"])
     start = time.perf_counter()
     if spec["kind"] == "choice":
         requests = [LoglikelihoodRequest(row["prompt"], choice) for row in rows for choice in row["choices"]]
         scores = evaluator.loglikelihood(requests)
+        _synchronize(facts["device"])
         model_time = time.perf_counter() - start
-        predictions, flat = {}, iter(scores)
-        for row in rows:
-            values = [next(flat) for _ in row["choices"]]
-            predictions[row["id"]] = max(range(len(values)), key=lambda i: (values[i], -i))
+        predictions = _choices(spec, rows, scores)
         generated = 0
     else:
         requests = [GenerationRequest(row["prompt"], spec["max_new_tokens"], tuple(spec["stop"]), spec["add_special_tokens"]) for row in rows]
         outputs = evaluator.generate(requests)
+        _synchronize(facts["device"])
         model_time = time.perf_counter() - start
         predictions = {row["id"]: text.strip() for row, text in zip(rows, outputs)}
         generated = sum(len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"]) + 1 for text in outputs)
@@ -128,7 +138,7 @@ def worker_lm_eval(facts: dict[str, Any], ability: str, threads: int, batch_size
     from lm_eval.tasks import TaskManager
 
     spec = facts["abilities"][ability]
-    model = HFLM(pretrained=facts["model_folder"], device="cpu", dtype="float32", batch_size=batch_size)
+    model = HFLM(pretrained=facts["model_folder"], device=facts["device"], dtype="float32", batch_size=batch_size)
     timer = {"model_time": 0.0}
     for method in ("loglikelihood", "generate_until"):
         original = getattr(model, method)
@@ -149,10 +159,28 @@ def worker_lm_eval(facts: dict[str, Any], ability: str, threads: int, batch_size
     for record in results["samples"][f"editguard_{ability}"]:
         if spec["kind"] == "choice":
             values = [float(pair[0]) for pair in record["filtered_resps"]]
-            predictions[record["doc"]["id"]] = max(range(len(values)), key=lambda i: (values[i], -i))
+            predictions.update(_choices(spec, [record["doc"]], values))
         else:
             predictions[record["doc"]["id"]] = str(record["filtered_resps"][0]).strip()
     return {"model_time": timer["model_time"], "predictions": predictions}
+
+
+def _choices(spec: dict[str, Any], rows: list[dict[str, Any]], scores: list[float]) -> dict[str, int]:
+    """Each row's chosen answer from its choices' log-likelihoods (per token where the task normalises)."""
+    predictions, flat = {}, iter(scores)
+    for row in rows:
+        values = [next(flat) for _ in row["choices"]]
+        if spec["length_normalized"]:
+            values = [value / length for value, length in zip(values, row["lengths"])]
+        predictions[row["id"]] = max(range(len(values)), key=lambda i: (values[i], -i))
+    return predictions
+
+
+def _synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
 
 
 # ----------------------------------------------------------------------------- the parent: timing, memory, report
@@ -171,27 +199,34 @@ def run_worker(arguments: list[str], env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
-def matmul_rate(threads: int) -> float:
-    """Measured fp32 GFLOP/s of the matmul shapes a 576-wide model runs (best of 5)."""
+def matmul_rate(threads: int, device: str) -> float:
+    """Measured fp32 GFLOP/s of the matmul shapes a 576-wide model runs, on the device (best of 5)."""
     import torch
 
     torch.set_num_threads(threads)
-    a, b = torch.randn(2048, 576), torch.randn(576, 1536)
+    rows, repeats = (2048, 20) if device == "cpu" else (65536, 50)
+    a, b = torch.randn(rows, 576, device=device), torch.randn(576, 1536, device=device)
     best = 0.0
     for _ in range(5):
+        _synchronize(device)
         start = time.perf_counter()
-        for _ in range(20):
+        for _ in range(repeats):
             a @ b
-        best = max(best, 20 * 2 * 2048 * 576 * 1536 / (time.perf_counter() - start) / 1e9)
+        _synchronize(device)
+        best = max(best, repeats * 2 * rows * 576 * 1536 / (time.perf_counter() - start) / 1e9)
     return best
 
 
 def floor_tokens(spec: dict[str, Any], tokenizer: Any, generated: int) -> int:
+    """Tokens that must pass through the model: each prompt once, its part shared by every prompt (few-shot
+    demonstrations) only once, continuation tokens after the first, and the generated tokens."""
+    from editguard.evaluator import shared_prefix_length
+
     rows = _read_rows(spec["data"])
-    tokens = 0
+    prompts = [tokenizer(row["prompt"], add_special_tokens=spec.get("add_special_tokens", True))["input_ids"] for row in rows]
+    tokens = sum(map(len, prompts)) - (len(prompts) - 1) * shared_prefix_length(prompts)
     for row in rows:
-        tokens += len(tokenizer(row["prompt"], add_special_tokens=spec.get("add_special_tokens", True))["input_ids"])
-        tokens += sum(len(tokenizer(c, add_special_tokens=False)["input_ids"]) - 1 for c in row["choices"])
+        tokens += sum(length - 1 for length in row["lengths"])
     return tokens + generated
 
 
@@ -214,13 +249,14 @@ def main() -> None:
     parser.add_argument("--data", action="append", default=[], help="ABILITY=SOURCE as in --editguard-data (default: probe sets)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (one GPU): where both tools score")
     parser.add_argument("--batch-sizes", default=",".join(map(str, LM_EVAL_BATCH_SIZES)), help="lm-eval batch sizes to try")
     parser.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("EDITGUARD_CACHE_DIR", ROOT / ".cache" / "editguard")))
     parser.add_argument("--json", type=Path, default=None, help="also write the raw measurements here")
     args = parser.parse_args()
     out = args.cache_dir / "bench"
     abilities = [a.strip() for a in args.abilities.split(",") if a.strip()]
-    facts = prepare(abilities, args.limit, dict(item.split("=", 1) for item in args.data), out, args.cache_dir)
+    facts = prepare(abilities, args.limit, dict(item.split("=", 1) for item in args.data), out, args.cache_dir, args.device)
     (out / "facts.json").write_text(json.dumps(facts), encoding="utf-8")
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "EDITGUARD_CACHE_DIR": str(args.cache_dir)}  # fmt: skip
@@ -245,9 +281,10 @@ def report(facts: dict[str, Any], runs: dict[str, dict[str, list[dict[str, Any]]
 
     import torch
 
-    rate = matmul_rate(args.threads)
+    rate = matmul_rate(args.threads, args.device)
     parameters, tokenizer = non_embedding_parameters(args.cache_dir)
-    print(f"\nSmolLM2-135M-Instruct fp32, CPU {platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}, "
+    where = f"CPU {platform.processor() or platform.machine()}, {args.threads} threads" if args.device == "cpu" else torch.cuda.get_device_name()
+    print(f"\nSmolLM2-135M-Instruct fp32, {where}, torch {torch.__version__}, "
           f"matmul {rate:.0f} GFLOP/s, {parameters / 1e6:.1f} M non-embedding parameters; medians of {args.repeats} runs\n")  # fmt: skip
     print("| ability | kind | n | tool | model time s | process s | examples/s (process) | peak MB | agreement |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -288,6 +325,12 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _peak_gpu_mb() -> float:
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**20
+
+
 def worker_main(argv: list[str]) -> None:
     tool, facts_file, ability, threads = argv[:4]
     facts = json.loads(Path(facts_file).read_text(encoding="utf-8"))
@@ -295,7 +338,7 @@ def worker_main(argv: list[str]) -> None:
         result = worker_editguard(facts, ability, int(threads), Path(os.environ["EDITGUARD_CACHE_DIR"]))
     else:
         result = worker_lm_eval(facts, ability, int(threads), int(argv[4]), Path(facts_file).parent)
-    result["peak_mb"] = _peak_rss_mb()
+    result["peak_mb"] = _peak_rss_mb() if facts["device"] == "cpu" else _peak_gpu_mb()
     sys.stdout.write("\n" + json.dumps(result) + "\n")
 
 
