@@ -204,6 +204,12 @@ def parse_protocol(text: str) -> str:
     return text
 
 
+def parse_endpoint(text: str) -> str:
+    if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1].strip("/")) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL; give the engine's root, e.g. http://127.0.0.1:8000")
+    return text.rstrip("/")
+
+
 def parse_data(text: str) -> tuple[str, str]:
     """``ABILITY=SOURCE``: probe, hf:NAME[/CONFIG][:SPLIT], file:PATH or study:PATH."""
     ability, sep, source = str(text).partition("=")
@@ -256,6 +262,10 @@ class Settings:
     markdown: Path | None = None  # the Markdown summary (also appended to $GITHUB_STEP_SUMMARY when that is set)
     html: Path | None = None  # the self-contained HTML report
     export_edited: Path | None = None  # write the edited model here for a serving engine: checkpoint/ and lora/
+    backend: str = "hf"  # hf: score in process; engine: through an OpenAI-compatible completions endpoint
+    endpoint: str | None = None  # the engine's URL (http://host:port) for backend "engine"
+    served_base: str | None = None  # the served model name of the base (default: the first model the engine lists)
+    served_edited: str | None = None  # the served model (or LoRA adapter) name of the edited model
     abilities: tuple[str, ...] | None = None  # None: every registered ability
     protocol: str = "default"
     data: Mapping[str, str] = field(default_factory=dict)  # ability -> data source (default: probe)
@@ -333,6 +343,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("markdown", "write a Markdown summary (verdict, table, edit quality, remedies) to this file; it is also appended to $GITHUB_STEP_SUMMARY when that is set", Path, metavar="FILE"),
     Option("html", "write a self-contained HTML report (table, interval plot, examples that got worse, edit quality, curve) to this file", Path, metavar="FILE"),
     Option("export_edited", "write the edited model for a serving engine: DIR/checkpoint (base + edit, safetensors) and, when the edit is low-rank (ROME, MEMIT), DIR/lora (a PEFT LoRA adapter for the base)", Path, metavar="DIR"),
+    Option("backend", "where scores come from: hf (default: the model in this process) or engine (an OpenAI-compatible completions server such as vLLM, at --editguard-endpoint)", _choice("backend", ("hf", "engine")), metavar="NAME"),
+    Option("endpoint", "URL of the engine for --editguard-backend engine, e.g. http://127.0.0.1:8000", parse_endpoint, metavar="URL"),
+    Option("served_base", "the engine's served model name for the base model (default: the first model it lists)", metavar="NAME"),
+    Option("served_edited", "the engine's served model name for the edited model: a second model, or the LoRA adapter written by --editguard-export-edited", metavar="NAME"),
     Option("abilities", "comma-separated abilities to gate, and 'canary' and 'locality' for those checks (default: all of them)", parse_abilities, metavar="NAMES"),
     Option("protocol", "default (correct scoring) or study (the reference study's prompts and scorers, flaws included)", parse_protocol, metavar="NAME"),
     Option("batch_size", "most examples per forward pass, or auto (default: a token budget per device, backing off on CUDA out-of-memory); scores do not depend on it", parse_batch_size, metavar="N|auto"),
@@ -454,5 +468,12 @@ def _assemble(values: dict[str, Any]) -> Settings:
     if "edited" in values and "hparams" in values:
         raise SettingsError(
             "--editguard-hparams configures an edit method, but --editguard-edited gives an already-edited model; drop one"
+        )
+    if values.get("backend") == "engine" and "endpoint" not in values:
+        raise SettingsError("--editguard-backend engine needs --editguard-endpoint URL: the server that serves the base and the edited model")
+    if values.get("backend") == "engine" and "served_edited" not in values and not values.get("update_baselines"):
+        raise SettingsError(
+            "--editguard-backend engine needs --editguard-served-edited NAME: the served name of the edited model (serve the "
+            "adapter that --editguard-export-edited writes with vllm serve --enable-lora --lora-modules NAME=DIR/lora)"
         )
     return Settings(**values, tolerance=overall[-1] if overall else DEFAULT_TOLERANCE, tolerances=per_ability)

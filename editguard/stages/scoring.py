@@ -84,8 +84,48 @@ class Scoring:
     def _score_now(self, task: Task, examples: list[Example], delta: Any) -> dict[str, ExampleResult]:
         from editguard.editing.delta import applied
 
+        if self.settings.backend == "engine":
+            return self._through_engine(task, examples, edited=delta is not None)
         with applied(self.base.model, delta) if delta is not None else contextlib.nullcontext():
             return self._scorer(task, examples, self.evaluator())
+
+    def _through_engine(self, task: Task, examples: list[Example], *, edited: bool) -> dict[str, ExampleResult]:
+        """Scored by the engine (``editguard.engine``): the served base, or the served edited model; an engine that
+        cannot be reached or answers nonsense is a GateProblem (could not check), never a score."""
+        from editguard.engine import EngineBackend, EngineError
+        from editguard.errors import GateProblem
+
+        try:
+            backend = EngineBackend(self.endpoint(edited=edited), self.base.tokenizer)
+            return self._scorer(task, examples, backend)
+        except EngineError as error:
+            raise GateProblem(str(error)) from None
+
+    def endpoint(self, *, edited: bool) -> Any:
+        """The engine endpoint asking for the served base or edited model (the base's name: as given, or the first
+        model the engine lists)."""
+        from editguard.engine import Endpoint
+
+        settings = self.settings
+        assert settings.endpoint is not None  # settings refuse backend "engine" without one
+        if edited:
+            return Endpoint(settings.endpoint, str(settings.served_edited))
+        if settings.served_base is not None:
+            return Endpoint(settings.endpoint, settings.served_base)
+        return Endpoint(settings.endpoint, self._first_served)
+
+    @cached_property
+    def _first_served(self) -> str:
+        from editguard.engine import Endpoint, EngineError
+        from editguard.errors import GateProblem
+
+        try:
+            served = Endpoint(str(self.settings.endpoint), "").served_models()
+        except EngineError as error:
+            raise GateProblem(str(error)) from None
+        if not served:
+            raise GateProblem(f"the engine at {self.settings.endpoint} serves no model; start it with the base model")
+        return served[0]
 
     def unparsed_rate(self, task: Task, examples: Sequence[Example], delta: Any = None) -> float:
         """Share of ``examples`` already scored whose output could not be parsed."""
@@ -124,6 +164,11 @@ class Scoring:
         from editguard.evaluator import EVALUATOR_VERSION
 
         versions = library_versions()
+        if self.settings.backend == "engine":  # the engine's own numerics: its results are kept apart from in-process ones
+            from editguard.engine import ENGINE_VERSION
+
+            served = {"base": self.settings.served_base, "edited": self.settings.served_edited, "url": self.settings.endpoint}
+            return {"backend": "engine", "version": ENGINE_VERSION, "served": served, "transformers": versions.get("transformers")}
         return {
             "version": EVALUATOR_VERSION,
             "dtype": str(self.base.model.dtype),

@@ -188,3 +188,14 @@ def test_the_edit_limit_and_the_no_signal_policy(tmp_path: Path) -> None:
         build_settings({}, {"edit_limit": 0}, {}, rootdir=tmp_path)
     with pytest.raises(SettingsError, match="no_signal"):
         build_settings({}, {"no_signal": "ignore"}, {}, rootdir=tmp_path)
+
+
+def test_the_engine_backend_needs_its_endpoint_and_the_edited_models_name(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="--editguard-backend engine needs --editguard-endpoint URL"):
+        build_settings({}, {"backend": "engine"}, {}, rootdir=tmp_path)
+    with pytest.raises(SettingsError, match="needs --editguard-served-edited NAME.*--lora-modules NAME=DIR/lora"):
+        build_settings({}, {"backend": "engine", "endpoint": "http://127.0.0.1:8000"}, {}, rootdir=tmp_path)
+    with pytest.raises(SettingsError, match="'localhost:8000' is not an http\\(s\\) URL"):
+        build_settings({}, {"backend": "engine", "endpoint": "localhost:8000"}, {}, rootdir=tmp_path)
+    settings = build_settings({}, {"backend": "engine", "endpoint": "http://127.0.0.1:8000/", "served_edited": "edited"}, {}, rootdir=tmp_path)
+    assert (settings.backend, settings.endpoint, settings.served_base, settings.served_edited) == ("engine", "http://127.0.0.1:8000", None, "edited")

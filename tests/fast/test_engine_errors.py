@@ -1,0 +1,104 @@
+"""The engine backend's failures, against real HTTP servers on this machine: nobody listening, a server that answers
+something unusable, a server that stops mid-run.  Each is one EngineError sentence naming the endpoint.  (Scores
+from a real vLLM server are compared with the in-process evaluator in tests/model/test_engine.py.)"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from editguard import engine
+from editguard.engine import Endpoint, EngineBackend, EngineError
+from editguard.evaluator import GenerationRequest, LoglikelihoodRequest
+
+
+class Words:
+    """A tokenizer stand-in (these tests are about HTTP, not tokens): one id per word."""
+
+    def __call__(self, text: str, add_special_tokens: bool = True) -> dict[str, list[int]]:
+        return {"input_ids": [len(word) for word in text.split()]}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def _quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine.time, "sleep", lambda seconds: None)
+
+
+def _serve(answer: Any, *, answers: int | None = None) -> Iterator[str]:
+    """A server whose every POST gets ``answer(payload)``; after ``answers`` answers it closes connections unanswered."""
+    count = {"n": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            count["n"] += 1
+            if answers is not None and count["n"] > answers:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)  # the engine died: no answer at all
+                return
+            body = json.dumps(answer(payload)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def _echo(payload: dict[str, Any]) -> dict[str, Any]:
+    return {"choices": [{"text": " yes", "logprobs": {"token_logprobs": [None] + [-1.0] * (len(payload["prompt"]) - 1)}}]}
+
+
+def test_nobody_listening_is_one_sentence_naming_the_endpoint() -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
+    backend = EngineBackend(Endpoint(url, "base", timeout_s=2), Words())
+    with pytest.raises(EngineError, match=rf"^the engine at {url} did not answer after 3 tries \(.*\); check that the server is running"):
+        backend.loglikelihood([LoglikelihoodRequest("the film was", " good")])
+
+
+def test_an_answer_without_logprobs_or_choices_is_refused() -> None:
+    for answer, said in [
+        (lambda payload: {"choices": [{"text": "x"}]}, "did not echo the prompt's logprobs"),
+        (lambda payload: {"error": "no"}, "answered without choices"),
+    ]:
+        for url in _serve(answer):
+            with pytest.raises(EngineError, match=said):
+                EngineBackend(Endpoint(url, "base"), Words()).loglikelihood([LoglikelihoodRequest("the film was", " good")])
+
+
+def test_a_server_that_dies_mid_run_is_an_error_not_a_score() -> None:
+    for url in _serve(_echo, answers=2):
+        backend = EngineBackend(Endpoint(url, "base", timeout_s=2), Words(), concurrency=1)
+        requests = [LoglikelihoodRequest(f"context number {i}", " good") for i in range(4)]
+        with pytest.raises(EngineError, match="did not answer after 3 tries"):
+            backend.loglikelihood(requests)
+
+
+def test_scores_and_generations_read_from_a_well_formed_answer() -> None:
+    for url in _serve(_echo):
+        backend = EngineBackend(Endpoint(url, "base"), Words())
+        (total, length), = backend.loglikelihood_with_lengths([LoglikelihoodRequest("the film was", " very good")])
+        assert (total, length) == (-2.0, 2)  # the last two echoed tokens are the continuation's
+        assert backend.generate([GenerationRequest("the film", 4, ("s",))]) == [" ye"]  # cut at the stop string
