@@ -9,6 +9,7 @@ without it these tests are skipped and say so.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -97,16 +98,9 @@ def test_the_engine_scores_like_the_in_process_evaluator(served: dict[str, Any],
     task, examples = _examples(ability, 24)
     model = served["model"]
     through_engine = score_examples(task, examples, EngineBackend(Endpoint(served["url"], model), smollm2.tokenizer))
-    with applied(smollm2.model, served["delta"]) if model == "edited" else _nothing():
+    with applied(smollm2.model, served["delta"]) if model == "edited" else contextlib.nullcontext():
         in_process = score_examples(task, examples, Evaluator(smollm2.model, smollm2.tokenizer))
     same = sum(through_engine[key].outcome == in_process[key].outcome for key in in_process) / len(in_process)
     print(f"\n{ability} {model}: {same:.0%} identical outcomes of {len(in_process)}")
     assert same == 1.0 if task.kind == "choice" else same >= 0.9
 
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *args: Any) -> None:
-        return None
