@@ -107,7 +107,16 @@ def test_a_tokenizer_returning_token_type_ids_edits_and_scores_like_one_that_doe
 
     from transformers import PreTrainedTokenizerFast
 
-    plain = PreTrainedTokenizerFast(tokenizer_object=copy.deepcopy(tiny.tokenizer.backend_tokenizer), eos_token="<|endoftext|>")
+    def bare() -> Any:
+        # a padded call earlier in this worker leaves padding switched on in the shared backend; a fresh
+        # tokenizer built from a copy of it would inherit that pad token, so the copy starts without one
+        backend = copy.deepcopy(tiny.tokenizer.backend_tokenizer)
+        backend.no_padding()
+        backend.no_truncation()
+        return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>")
+
+    tiny.tokenizer(["Paris", "The Eiffel Tower"], padding=True)  # as any earlier scoring does, whatever the order
+    plain = bare()
     assert "token_type_ids" in plain("The Eiffel Tower") and plain.pad_token is None
     request = load_requests("demo")[:1]
     for name, quick in (("ROME", ROME_QUICK), ("FT", {"num_steps": 5})):
@@ -116,7 +125,7 @@ def test_a_tokenizer_returning_token_type_ids_edits_and_scores_like_one_that_doe
         reference = compute_edit(tiny.model, tiny.tokenizer, request, hparams, cache_dir=cache_dir, model_fingerprint=tiny.fingerprint)
         assert with_types.delta.fingerprint == reference.delta.fingerprint, name
     assert "token_type_ids" not in plain("The Eiffel Tower") and plain.pad_token == "<|endoftext|>"  # normalised for editing
-    other = PreTrainedTokenizerFast(tokenizer_object=copy.deepcopy(tiny.tokenizer.backend_tokenizer), eos_token="<|endoftext|>")
+    other = bare()
     assert _results(tiny, normalise_tokenizer(other)) == _results(tiny)
 
 
