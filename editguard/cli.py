@@ -11,14 +11,32 @@ import os
 import sys
 
 
+# pytest plugins other packages install that the gate never uses: each is imported and its modules assertion-
+# rewritten at every start (hypothesis alone is 73 modules), 3 s of the command's start-up on two cores.
+UNUSED_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:anyio", "-p", "no:random_order")
+
+
 def main(argv: list[str] | None = None) -> int:
     import pytest
+
+    _without_scikit_learn()
 
     args = joined_values(list(sys.argv[1:] if argv is None else argv))
     # pytest guesses its rootdir from every argument that looks like a path, option values included, so
     # `--editguard-edited /elsewhere/x` would move it (and the default baselines/ folder): pin it to here.
     rootdir = [] if any(arg.startswith("--rootdir") for arg in args) else ["--rootdir", os.getcwd()]
-    return int(pytest.main(["--pyargs", "editguard.gate", "-p", "no:cacheprovider", *rootdir, *args]))
+    return int(pytest.main(["--pyargs", "editguard.gate", "-p", "no:cacheprovider", *UNUSED_PLUGINS, *rootdir, *args]))
+
+
+def _without_scikit_learn() -> None:
+    """transformers imports scikit-learn with its generation code whenever it is installed (easyeditor requires it),
+    for assisted generation's confidence threshold alone, which editguard never uses: 3 of the command's ~12 s of
+    start-up on two cores.  This process is editguard's own, so transformers is told it is absent here."""
+    try:
+        from transformers.utils import import_utils
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        return
+    import_utils._sklearn_available = False
 
 
 def joined_values(args: list[str]) -> list[str]:
