@@ -20,6 +20,9 @@ from editguard.progress import reporter
 from editguard.settings import Settings
 
 
+SNAPSHOT_REQUESTS = 8  # a sequential edit of up to this many requests keeps the delta after each in the edit cache
+
+
 @dataclass(frozen=True)
 class EditInfo:
     description: str  # e.g. "3 ROME edits (sequential) from demo edits (cache key ...)"
@@ -143,6 +146,8 @@ class Edits:
         base = self.base
 
         def compute() -> Any:
+            if mode == "sequential" and 1 < len(requests) <= SNAPSHOT_REQUESTS:
+                return self._with_snapshots(requests)
             return compute_edit(
                 base.model, base.tokenizer, list(requests), self.hparams, mode=mode,
                 cache_dir=self.settings.cache_dir, model_fingerprint=base.fingerprint,
@@ -154,6 +159,22 @@ class Edits:
         info = self._info(cached, len(requests), mode, f"{label} of {of}" if of else None)
         reporter().done(f"edit {info.description}: {'read from the edit cache' if cached.reused else 'computed'}", started)
         return EditVariant(label, self.regularized(cached.outcome.delta), info, tuple(requests))
+
+    def _with_snapshots(self, requests: Sequence[Any]) -> Any:
+        """The sequential edit of ``requests``, keeping the delta after each earlier request in the edit cache too, as
+        the edit of the first k requests: what an edit-count curve, or --editguard-edit-limit k, reads afterwards
+        instead of editing again (each equals a fresh sequential edit of those k requests: ``modes``)."""
+        from editguard.editing.cache import cached_edit
+        from editguard.editing.modes import sequential_deltas
+
+        base = self.base
+        outcomes = sequential_deltas(
+            base.model, base.tokenizer, list(requests), self.hparams, range(1, len(requests) + 1),
+            cache_dir=self.settings.cache_dir, model_fingerprint=base.fingerprint,
+        )  # fmt: skip
+        for count in range(1, len(requests)):
+            cached_edit(self.settings.cache_dir, self._material(requests[:count], "sequential"), lambda count=count: outcomes[count])
+        return outcomes[len(requests)]
 
     def _material(self, requests: Sequence[Any], mode: str, count: int | None = None) -> dict[str, Any]:
         """What decides a computed edit: the edit cache's key material."""
@@ -216,8 +237,12 @@ class Edits:
             return computed
 
         def delta_after(count: int) -> Any:
-            # the full count is the gated edit itself: the same cache entry
-            material = self._material(requests[:count] if mode == "batch" else requests, mode, None if count == len(requests) else count)
+            # the full count is the gated edit itself, and a sequential count k the sequential edit of the first k
+            # requests (the same cache entries); a batch of k is keyed apart from the batch edit of those k
+            if mode == "sequential":
+                material = self._material(requests[:count], mode)
+            else:
+                material = self._material(requests[:count] if mode == "batch" else requests, mode, None if count == len(requests) else count)
             return self.guarded(lambda: cached_edit(self.settings.cache_dir, material, lambda: all_counts()[count])).outcome.delta
 
         started = time.perf_counter()

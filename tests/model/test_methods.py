@@ -94,6 +94,29 @@ def test_sequential_deltas_accumulate_and_snapshot_each_count(tiny: Any, memit_t
     assert weights_fingerprint(tiny.model) == tiny.fingerprint
 
 
+def test_the_gated_sequential_edit_keeps_each_earlier_count_for_curves_and_edit_limits(tiny: Any, cache_dir: Path, tmp_path: Path) -> None:
+    """Editing the three demo requests also stores the edits of the first one and the first two: a curve or an edit
+    limit afterwards reads them from the edit cache instead of editing again."""
+    import dataclasses
+
+    from editguard.settings import Settings
+    from editguard.stages.edits import Edits
+
+    path = tmp_path / "memit.yaml"
+    path.write_text("alg_name: MEMIT\nv_num_grad_steps: 5\n")
+    edits = tmp_path / "cache" / "edits"
+    settings = Settings(model="tiny-gpt2", device="cpu", cache_dir=tmp_path / "cache", method="MEMIT", hparams=path)
+    full = Edits(settings, lambda: tiny).primary
+    assert full.info.reused is False and len(list(edits.glob("*/edit.json"))) == 3
+    for limit in (1, 2):
+        earlier = Edits(dataclasses.replace(settings, edit_limit=limit), lambda: tiny).primary
+        assert earlier.info.reused is True and len(earlier.requests) == limit
+    curve = Edits(dataclasses.replace(settings, edit_counts=(1, 2, 3)), lambda: tiny).curve_deltas
+    assert len(list(edits.glob("*/edit.json"))) == 3  # nothing edited again
+    assert curve[3].fingerprint == full.delta.fingerprint
+    assert curve[1].fingerprint == _edit(tiny, load_requests("demo")[:1], resolve_hparams("MEMIT", tiny.model.config, path, "cpu"), cache_dir).delta.fingerprint
+
+
 def test_batch_deltas_edit_the_first_k_requests_in_one_call(tiny: Any, memit_tiny: dict[str, Any], cache_dir: Path) -> None:
     requests = load_requests("demo")
     curve = batch_deltas(tiny.model, tiny.tokenizer, requests, memit_tiny, counts=[1, 3], cache_dir=cache_dir)
