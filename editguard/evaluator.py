@@ -30,7 +30,10 @@ float rounding (tested: log-likelihoods to 1e-4, identical greedy outputs on the
 
 Batch size: a token budget per forward pass (padding included) and a row cap.  The default budget
 suits the device (``default_token_budget``); on CUDA an out-of-memory error halves the budget and
-retries the batch, so an automatic size backs off to what fits.
+retries the batch, so an automatic size backs off to what fits.  Log-likelihood batches are cut where
+padding would cost more than another forward pass (``_least_padded``: sentiment's 12-24-token prompts
+padded 47% more tokens than they hold when each batch was filled up); generation batches are filled up,
+since each of them pays for every decoding step.
 """
 
 from __future__ import annotations
@@ -43,10 +46,11 @@ from typing import Any, TypeVar
 from editguard.models import input_device
 from editguard.progress import reporter
 
-EVALUATOR_VERSION = 3  # part of the output-cache key: bump when scores could change (3: shared prefixes)
+EVALUATOR_VERSION = 4  # part of the output-cache key: bump when scores could change (3: shared prefixes, 4: batch cuts)
 CPU_TOKEN_BUDGET = 4096  # tokens per forward pass on a CPU: larger batches only add padding cost
 CUDA_TOKEN_BUDGET = 65536  # a start; halved on out-of-memory
 DEFAULT_MAX_BATCH = 64
+PASS_COST = 1 / 32  # one forward pass costs about this share of the token budget in padded tokens (batch cuts)
 MIN_SHARED_PREFIX = 16  # tokens: a shorter common prefix saves less than its own forward pass costs
 
 Item = TypeVar("Item")
@@ -149,7 +153,7 @@ class Evaluator:
         prefix = self._prefix([c.tokens for c in contexts])
         scores = [(0.0, 0)] * len(requests)
         run = functools.partial(self._score_contexts, prefix=prefix)
-        batches = self._batches(contexts, lambda c: len(c.tokens) - len(prefix), lambda c: c.first)
+        batches = self._least_padded(contexts, lambda c: len(c.tokens) - len(prefix), lambda c: c.first)
         for batch in self._progress(batches, len(requests), "log-likelihood", lambda b: sum(len(c.continuations) for c in b)):
             for index, total, length in self._with_backoff(run, batch):
                 scores[index] = (total, length)
@@ -347,6 +351,33 @@ class Evaluator:
             batch.append(item)
         if batch:
             yield batch
+
+    def _least_padded(self, items: list[Item], width: Callable[[Item], int], tiebreak: Callable[[Item], int]) -> Iterator[list[Item]]:
+        """Batches of items, longest first, cut where padding costs more than another forward pass.
+
+        Among all ways to cut the longest-first order into batches under the token budget and the row cap, the
+        one with the fewest padded tokens plus ``PASS_COST`` of the budget per forward pass (dynamic programming,
+        rows x longest width per batch).  One pass per context, so this suits log-likelihood; generation keeps
+        ``_batches``, since each of its batches pays for every decoding step."""
+        ordered = sorted(items, key=lambda item: (-width(item), tiebreak(item)))
+        widths = [width(item) for item in ordered]
+        per_pass = self.token_budget * PASS_COST
+        cost = [0.0] + [float("inf")] * len(ordered)  # cost[i]: the cheapest cut of the first i items
+        start_of = [0] * (len(ordered) + 1)
+        for end in range(1, len(ordered) + 1):
+            for start in range(end - 1, max(end - 1 - self.max_batch, -1), -1):
+                rows, widest = end - start, widths[start]
+                if rows > 1 and rows * widest > self.token_budget:
+                    break  # longer batches from here are wider still
+                candidate = cost[start] + rows * widest + per_pass
+                if candidate < cost[end]:
+                    cost[end], start_of[end] = candidate, start
+        cuts, end = [], len(ordered)
+        while end > 0:
+            cuts.append((start_of[end], end))
+            end = start_of[end]
+        for start, end in reversed(cuts):
+            yield ordered[start:end]
 
     def _with_backoff(self, run: Callable[[list[Item]], list[Any]], batch: list[Item]) -> list[Any]:
         """Run a batch; on a CUDA out-of-memory error halve the token budget and run it in halves."""
