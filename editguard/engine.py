@@ -44,21 +44,23 @@ class Endpoint:
     model: str  # the served model name (or the LoRA adapter's name) the requests ask for
     timeout_s: float = DEFAULT_TIMEOUT_S
 
-    def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def post(self, path: str, payload: dict[str, Any], *, expect_json: bool = True) -> dict[str, Any]:
+        """POST ``payload`` as JSON; the JSON answer (``{}`` when ``expect_json`` is false: a plain-text answer)."""
         return self._call(urllib.request.Request(
             self.url.rstrip("/") + path, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST",
-        ))  # fmt: skip
+        ), expect_json=expect_json)  # fmt: skip
 
     def get(self, path: str) -> dict[str, Any]:
         return self._call(urllib.request.Request(self.url.rstrip("/") + path, method="GET"))
 
-    def _call(self, request: urllib.request.Request) -> dict[str, Any]:
+    def _call(self, request: urllib.request.Request, *, expect_json: bool = True) -> dict[str, Any]:
         """One request, retried with backoff on a refused connection, a timeout or a 5xx answer."""
         problem = ""
         for attempt in range(RETRIES):
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
-                    return _json(answer.read(), self.url)
+                    raw = answer.read()
+                return _json(raw, self.url) if expect_json else {}
             except urllib.error.HTTPError as error:
                 body = error.read().decode("utf-8", "replace")[:300]
                 if error.code < 500:
@@ -152,8 +154,13 @@ class EngineBackend:
         return _cut(text, request.stop)
 
     def _map(self, work: Any, items: list[Any]) -> list[Any]:
-        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
+        """``work`` over ``items`` on the pool, in order; on the first error (or Ctrl-C) the requests not yet sent are
+        dropped rather than waited for."""
+        pool = ThreadPoolExecutor(max_workers=max(1, self.concurrency))
+        try:
             return list(pool.map(work, items))
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _token_ids(tokens: Any) -> list[int] | None:

@@ -433,6 +433,8 @@ def _line_writer(config: pytest.Config, capture: Any, worker: str | None) -> Cal
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if SESSION_KEY in config.stash:  # the servers of --editguard-backend vllm stop here, also after a failure or Ctrl-C
+        config.stash[SESSION_KEY].close()
     if PROGRESS_KEY in config.stash:
         from editguard import progress
 

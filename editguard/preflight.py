@@ -41,6 +41,11 @@ def check_inputs(session: Any, abilities: Sequence[str], *, read_edited: bool = 
         check_source(settings.model)
     except (DeviceError, ModelSourceError) as error:
         raise GateProblem(str(error)) from None
+    if settings.backend == "vllm" and not Path(settings.engine_python).is_file():
+        raise GateProblem(
+            f"--editguard-engine-python {settings.engine_python} does not exist; --editguard-backend vllm starts vLLM with "
+            "the Python of its own environment (make engine-env builds .venv-engine), or give --editguard-endpoint URL of a running server"
+        )
     name = model_name(settings.model)
     check_folder(settings.baselines / name)
     if settings.update_baselines:

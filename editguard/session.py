@@ -34,6 +34,8 @@ from editguard.verdict import Outcome, failure_message
 
 __all__ = ["GateProblem", "Session", "gate_row", "quality_row", "told"]
 
+IDENTITY_EDITS = 4  # edit requests whose targets check that an engine serves the edited model
+
 
 @dataclass
 class Session:
@@ -105,7 +107,18 @@ class Session:
 
     @cached_property
     def scoring(self) -> Scoring:
-        return Scoring(self.settings, self.examples, self._load_base, progress=self.worker_count == 1)
+        return Scoring(self.settings, self.examples, self._load_base, progress=self.worker_count == 1, identity_edits=self._identity_edits)
+
+    def _identity_edits(self) -> list[tuple[str, str]]:
+        """(prompt, new target) of the first edit requests: what an engine serving the edit must reproduce."""
+        if self.settings.edited is not None:
+            return []
+        return [(request.prompt, request.target_new) for request in self.edits.requests[:IDENTITY_EDITS]]
+
+    def close(self) -> None:
+        """Stop what the run started (backend vllm's servers); idempotent."""
+        if "scoring" in self.__dict__:
+            self.scoring.close()
 
     @cached_property
     def edits(self) -> Edits:

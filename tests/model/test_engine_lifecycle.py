@@ -1,0 +1,70 @@
+"""``--editguard-backend vllm`` from the command line, with a stand-in server (tests/data/fake_vllm.py) that dies or
+hangs: a server that dies mid-run is "could not check" in one sentence quoting its log, with no baseline written, and
+Ctrl-C stops the server editguard started.  (Real vLLM: tests/model/test_engine.py.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FAKE = ROOT / "tests" / "data" / "fake_vllm.py"
+EDITGUARD = Path(sys.executable).parent / "editguard"
+
+
+def _setup(tmp_path: Path, cache_dir: Path, mode: str) -> tuple[list[str], dict[str, str]]:
+    python = tmp_path / "engine" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
+    python.chmod(0o755)
+    env = {key: value for key, value in os.environ.items() if key not in ("CI", "PYTEST_ADDOPTS") and not key.startswith("PYTEST_XDIST")}
+    env.update(FAKE_VLLM_MODE=mode, FAKE_VLLM_PIDFILE=str(tmp_path / "pid"), COLUMNS="120")
+    command = [
+        str(EDITGUARD), "-p", "no:cacheprovider", "--editguard-backend", "vllm", "--editguard-engine-python", str(python),
+        "--editguard-abilities", "sentiment", "--editguard-limit", "8", "--editguard-device", "cpu", "--editguard-update-baselines",
+        "--editguard-baselines", str(tmp_path / "baselines"), "--editguard-cache-dir", str(cache_dir),
+    ]  # fmt: skip
+    return command, env
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"
+
+
+def test_a_server_that_dies_mid_run_is_could_not_check_and_no_baseline(tmp_path: Path, cache_dir: Path) -> None:
+    command, env = _setup(tmp_path, cache_dir, "die")
+    result = subprocess.run(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    told = [line for line in result.stdout.splitlines() if line.startswith("could not check: ")]
+    assert result.returncode == 4, result.stdout[-3000:]
+    assert told and "the vLLM server editguard started for 'base' exited mid-run (exit 7)" in told[0], result.stdout[-3000:]
+    assert "Fatal: engine core died" in told[0] and "Traceback" not in result.stdout
+    assert not list((tmp_path / "baselines").rglob("*.json"))
+    assert not _alive(int((tmp_path / "pid").read_text()))
+
+
+def test_ctrl_c_stops_the_server_editguard_started(tmp_path: Path, cache_dir: Path) -> None:
+    command, env = _setup(tmp_path, cache_dir, "hang")
+    run = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pidfile = tmp_path / "pid"
+    deadline = time.monotonic() + 240
+    while not pidfile.is_file() or not pidfile.read_text():
+        assert run.poll() is None and time.monotonic() < deadline, run.stdout.read() if run.stdout else ""
+        time.sleep(0.2)
+    server = int(pidfile.read_text())
+    time.sleep(3)  # the server answers /health; editguard's requests now wait on it
+    run.send_signal(signal.SIGINT)
+    output, _ = run.communicate(timeout=120)
+    assert run.returncode != 0 and "KeyboardInterrupt" in output, output[-3000:]
+    assert not _alive(server)
+    assert not list((tmp_path / "baselines").rglob("*.json"))
