@@ -153,11 +153,14 @@ class Scoring:
         gap = max(abs(a / n - b / n) for (a, n), (b, _) in zip(served, local))
         if gap > SERVED_TOLERANCE:
             what = "the base model" if delta is None else "the edited model"
+            if self.settings.backend == "vllm":  # editguard chose what to serve: its engine or its export is at fault
+                fix = f"look for the cause in the server's log under {self.settings.cache_dir / 'engine'}"
+            else:
+                fix = f"serve that model, or name it with {'--editguard-served-base' if delta is None else '--editguard-served-edited'}"
             raise GateProblem(
                 f"the engine at {endpoint.url} serves {endpoint.model!r}, which is not {what} editguard gates: on {len(requests)} "
                 f"check sentences its log-probabilities differ from {self.settings.model!r}{'' if delta is None else ' with the edit'} "
-                f"by up to {gap:.2f} nats per token (at most {SERVED_TOLERANCE} is rounding); serve that model, or name it with "
-                f"{'--editguard-served-base' if delta is None else '--editguard-served-edited'}"
+                f"by up to {gap:.2f} nats per token (at most {SERVED_TOLERANCE} is rounding); {fix}"
             )
         self._checked.add((endpoint.url, endpoint.model))
 
