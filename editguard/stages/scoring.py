@@ -104,7 +104,9 @@ class Scoring:
             self._check_served(backend, delta)
             return self._scorer(task, examples, backend)
         except EngineError as error:
-            died = self.engine.died() if self.settings.backend == "vllm" else None
+            from editguard.engine_server import ServerError
+
+            died = self.engine.died() if self.settings.backend == "vllm" and not isinstance(error, ServerError) else None
             raise GateProblem(died or str(error)) from None
 
     def endpoint(self, delta: Any = None) -> Any:

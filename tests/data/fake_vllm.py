@@ -1,7 +1,7 @@
 """A stand-in for ``vllm serve``, for the tests of the server's life cycle
 (start, health wait, death, stop), which are about processes, not about vLLM (real vLLM: tests/model/test_engine.py).
 
-Used as ``--editguard-engine-python``: it is run as ``fake_vllm.py -m vllm.entrypoints.cli.main serve MODEL --port N ...``.  It writes its pid to
+Used as ``--editguard-engine-python``: it is run as ``fake_vllm.py -m vllm.entrypoints.openai.api_server --model MODEL --port N ...``.  It writes its pid to
 $FAKE_VLLM_PIDFILE, then behaves as $FAKE_VLLM_MODE says: ``exit`` (print a line and exit 3 while starting),
 ``silent`` (never answer /health), ``die`` (answer /health, exit 7 on the first completion), ``hang`` (answer /health,
 never answer a completion)."""

@@ -44,8 +44,8 @@ def _alive(pid: int) -> bool:
 def test_the_command_asks_vllm_for_the_base_and_lora_on_the_edited_module_kind_only(tmp_path: Path) -> None:
     server = VllmServer(Path("/env/bin/python"), "/models/base", "base", "bfloat16", tmp_path / "log", lora_targets=("down_proj",), extra_args=("--tensor-parallel-size", "8"))
     command = server.command(8123)
-    assert command[:5] == ["/env/bin/python", "-m", "vllm.entrypoints.cli.main", "serve", "/models/base"]  # vllm serve
-    assert command[command.index("--dtype") + 1] == "bfloat16"
+    assert command[:3] == ["/env/bin/python", "-m", "vllm.entrypoints.openai.api_server"]
+    assert command[command.index("--model") + 1] == "/models/base" and command[command.index("--dtype") + 1] == "bfloat16"
     assert "--enable-lora" in command and command[command.index("--lora-target-modules") + 1] == "down_proj"
     assert command[-2:] == ["--tensor-parallel-size", "8"]
     assert "--enable-lora" not in VllmServer(Path("p"), "m", "base", "float32", tmp_path / "log").command(8123)

@@ -117,5 +117,5 @@ def test_the_gate_through_vllm_gives_the_in_process_verdicts(smollm2: Any, cache
         verdicts[backend] = {ability: row["verdict"] for ability, row in _gate(folder, cache_dir, *options).items()}
     print(f"\nverdicts in process {verdicts['hf']}, through vLLM {verdicts['vllm']}")
     assert verdicts["vllm"] == verdicts["hf"]
-    left = subprocess.run(["pgrep", "-f", "vllm.entrypoints.cli.main serve"], capture_output=True, text=True).stdout.split()
+    left = subprocess.run(["pgrep", "-f", "vllm.entrypoints.openai.api_server"], capture_output=True, text=True).stdout.split()
     assert not left, f"vLLM servers left running: {left}"

@@ -42,13 +42,18 @@ def _alive(pid: int) -> bool:
         return stat.read().split()[2] != "Z"
 
 
-def test_a_server_that_dies_mid_run_is_could_not_check_and_no_baseline(tmp_path: Path, cache_dir: Path) -> None:
-    command, env = _setup(tmp_path, cache_dir, "die")
+@pytest.mark.parametrize(
+    ("mode", "said", "logged"),
+    [("die", "the vLLM server editguard started for 'base' exited mid-run (exit 7)", "Fatal: engine core died"),
+     ("exit", "the vLLM server for 'base' exited while starting (exit 3)", "RuntimeError: no model weights found")],
+)  # fmt: skip
+def test_a_server_that_dies_is_could_not_check_and_no_baseline(tmp_path: Path, cache_dir: Path, mode: str, said: str, logged: str) -> None:
+    command, env = _setup(tmp_path, cache_dir, mode)
     result = subprocess.run(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
     told = [line for line in result.stdout.splitlines() if line.startswith("could not check: ")]
     assert result.returncode == 4, result.stdout[-3000:]
-    assert told and "the vLLM server editguard started for 'base' exited mid-run (exit 7)" in told[0], result.stdout[-3000:]
-    assert "Fatal: engine core died" in told[0] and "Traceback" not in result.stdout
+    assert told and said in told[0], result.stdout[-3000:]
+    assert logged in told[0] and "Traceback" not in result.stdout
     assert not list((tmp_path / "baselines").rglob("*.json"))
     assert not _alive(int((tmp_path / "pid").read_text()))
 
