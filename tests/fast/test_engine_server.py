@@ -4,41 +4,21 @@ told in one sentence that quotes its log, and always stopped with its whole proc
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from engine_support import alive, stand_in_python
 
 from editguard.engine import Endpoint, EngineError
 from editguard.engine_server import VllmServer
-
-FAKE = Path(__file__).resolve().parents[1] / "data" / "fake_vllm.py"
-
-
-def _engine_python(tmp_path: Path) -> Path:
-    """An executable that runs like an environment's Python given ``-m vllm...``: the stand-in server."""
-    python = tmp_path / "engine" / "bin" / "python"
-    python.parent.mkdir(parents=True)
-    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
-    python.chmod(0o755)
-    return python
 
 
 def _server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, **extra: object) -> VllmServer:
     monkeypatch.setenv("FAKE_VLLM_MODE", mode)
     monkeypatch.setenv("FAKE_VLLM_PIDFILE", str(tmp_path / "pid"))
-    return VllmServer(_engine_python(tmp_path), "/models/base", "base", "float32", tmp_path / "logs" / "vllm.log", **extra)  # type: ignore[arg-type]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as stat:  # a zombie is gone for our purposes
-        return stat.read().split()[2] != "Z"
+    return VllmServer(stand_in_python(tmp_path), "/models/base", "base", "float32", tmp_path / "logs" / "vllm.log", **extra)  # type: ignore[arg-type]
 
 
 def test_the_command_asks_vllm_for_the_base_and_lora_on_the_edited_module_kind_only(tmp_path: Path) -> None:
@@ -72,7 +52,7 @@ def test_a_server_that_never_answers_health_is_stopped_at_the_deadline(tmp_path:
     with pytest.raises(EngineError, match=r"did not answer /health within 3 s"):
         server.start()
     pid = int((tmp_path / "pid").read_text())
-    assert not _alive(pid) and server.process is None
+    assert not alive(pid) and server.process is None
 
 
 def test_a_server_that_dies_mid_run_says_so_and_stop_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,9 +75,9 @@ def test_stop_ends_the_whole_process_group(tmp_path: Path, monkeypatch: pytest.M
     server = _server(tmp_path, monkeypatch, "hang")
     server.start()
     pid = int((tmp_path / "pid").read_text())
-    assert _alive(pid)
+    assert alive(pid)
     server.stop()
-    assert not _alive(pid)
+    assert not alive(pid)
 
 
 def test_the_server_dies_with_editguard_even_when_editguard_is_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -106,7 +86,7 @@ def test_the_server_dies_with_editguard_even_when_editguard_is_killed(tmp_path: 
 
     monkeypatch.setenv("FAKE_VLLM_MODE", "hang")
     monkeypatch.setenv("FAKE_VLLM_PIDFILE", str(tmp_path / "pid"))
-    python = _engine_python(tmp_path)
+    python = stand_in_python(tmp_path)
     starter = (
         "import sys, time; from pathlib import Path; from editguard.engine_server import VllmServer; "
         f"VllmServer(Path({str(python)!r}), 'm', 'base', 'float32', Path({str(tmp_path / 'log')!r})).start(); "
@@ -118,6 +98,6 @@ def test_the_server_dies_with_editguard_even_when_editguard_is_killed(tmp_path: 
     editguard.send_signal(signal.SIGKILL)  # no clean-up code runs: only the kernel can stop the server now
     editguard.wait()
     deadline = time.monotonic() + 10
-    while _alive(server) and time.monotonic() < deadline:
+    while alive(server) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(server)
+    assert not alive(server)

@@ -12,17 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
+from engine_support import alive, stand_in_python
 
-ROOT = Path(__file__).resolve().parents[2]
-FAKE = ROOT / "tests" / "data" / "fake_vllm.py"
 EDITGUARD = Path(sys.executable).parent / "editguard"
 
 
 def _setup(tmp_path: Path, cache_dir: Path, mode: str) -> tuple[list[str], dict[str, str]]:
-    python = tmp_path / "engine" / "bin" / "python"
-    python.parent.mkdir(parents=True)
-    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
-    python.chmod(0o755)
+    python = stand_in_python(tmp_path)
     env = {key: value for key, value in os.environ.items() if key not in ("CI", "PYTEST_ADDOPTS") and not key.startswith("PYTEST_XDIST")}
     env.update(FAKE_VLLM_MODE=mode, FAKE_VLLM_PIDFILE=str(tmp_path / "pid"), COLUMNS="120")
     command = [
@@ -31,15 +27,6 @@ def _setup(tmp_path: Path, cache_dir: Path, mode: str) -> tuple[list[str], dict[
         "--editguard-baselines", str(tmp_path / "baselines"), "--editguard-cache-dir", str(cache_dir),
     ]  # fmt: skip
     return command, env
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split()[2] != "Z"
 
 
 @pytest.mark.parametrize(
@@ -55,7 +42,7 @@ def test_a_server_that_dies_is_could_not_check_and_no_baseline(tmp_path: Path, c
     assert told and said in told[0], result.stdout[-3000:]
     assert logged in told[0] and "Traceback" not in result.stdout
     assert not list((tmp_path / "baselines").rglob("*.json"))
-    assert not _alive(int((tmp_path / "pid").read_text()))
+    assert not alive(int((tmp_path / "pid").read_text()))
 
 
 def test_ctrl_c_stops_the_server_editguard_started(tmp_path: Path, cache_dir: Path) -> None:
@@ -71,7 +58,7 @@ def test_ctrl_c_stops_the_server_editguard_started(tmp_path: Path, cache_dir: Pa
     run.send_signal(signal.SIGINT)
     output, _ = run.communicate(timeout=120)
     assert run.returncode != 0 and "KeyboardInterrupt" in output, output[-3000:]
-    assert not _alive(server)
+    assert not alive(server)
     assert not list((tmp_path / "baselines").rglob("*.json"))
 
 
