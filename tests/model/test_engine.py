@@ -97,7 +97,7 @@ def test_a_served_model_that_is_not_the_one_it_stands_for_is_refused(engine: Any
 def _gate(cwd: Path, cache_dir: Path, *args: str) -> dict[str, Any]:
     env = {key: value for key, value in os.environ.items() if key not in ("CI", "PYTEST_ADDOPTS") and not key.startswith("PYTEST_XDIST")}
     command = [str(Path(sys.executable).parent / "editguard"), "-p", "no:cacheprovider", "--editguard-device", "cpu",
-               "--editguard-abilities", "nli", "sentiment", "open_qa", "--editguard-limit", "24", "--editguard-tolerance", "0.2",
+               "--editguard-abilities", "nli,sentiment,open_qa", "--editguard-limit", "24", "--editguard-tolerance", "0.2",
                "--editguard-cache-dir", str(cache_dir), "--editguard-report", "report.json", *args]  # fmt: skip
     result = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
     assert result.returncode in (0, 1), result.stdout[-4000:]
