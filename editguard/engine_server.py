@@ -215,12 +215,9 @@ class ManagedEngine:
                 server.stop()
         self._server, self._checkpoint = None, None
 
-    def _loaded(self) -> Any:
-        return self._base()
-
     def _base_server(self) -> VllmServer:
         if self._server is None:
-            loaded = self._loaded()
+            loaded = self._base()
             server = VllmServer(
                 self.python, _source(loaded), BASE_NAME, _dtype(loaded), self.workdir / "vllm-base.log",
                 lora_targets=_lora_targets(loaded.model), extra_args=self.extra_args, start_timeout_s=self.start_timeout_s,
@@ -236,7 +233,7 @@ class ManagedEngine:
         folder = self.workdir / "adapters" / name
         if (folder / "adapter_config.json").is_file():
             return folder
-        loaded = self._loaded()
+        loaded = self._base()
         targets = _lora_targets(loaded.model)
         if any(not _suffix(name_).endswith(targets) for name_ in delta.tensors):
             return None
@@ -256,7 +253,7 @@ class ManagedEngine:
         if self._checkpoint is not None:
             self._checkpoint[1].stop()
             self._checkpoint = None
-        loaded = self._loaded()
+        loaded = self._base()
         folder = self.workdir / "checkpoints" / name
         if not (folder / "config.json").is_file():
             export_checkpoint(loaded.model, loaded.tokenizer, delta, folder)

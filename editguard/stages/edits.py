@@ -8,6 +8,8 @@ With ``--editguard-edit-counts`` the stage also gives the delta after each count
 
 from __future__ import annotations
 
+import functools
+
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -173,7 +175,7 @@ class Edits:
             cache_dir=self.settings.cache_dir, model_fingerprint=base.fingerprint,
         )  # fmt: skip
         for count in range(1, len(requests)):
-            cached_edit(self.settings.cache_dir, self._material(requests[:count], "sequential"), lambda count=count: outcomes[count])
+            cached_edit(self.settings.cache_dir, self._material(requests[:count], "sequential"), functools.partial(outcomes.__getitem__, count))
         return outcomes[len(requests)]
 
     def _material(self, requests: Sequence[Any], mode: str, count: int | None = None) -> dict[str, Any]:

@@ -4,17 +4,13 @@ from a real vLLM server are compared with the in-process evaluator in tests/mode
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-
 import pytest
+from engine_support import echo as _echo
+from engine_support import serve as _serve
 
 from editguard import engine
 from editguard.engine import Endpoint, EngineBackend, EngineError
+from editguard.engine_server import _free_port
 from editguard.evaluator import GenerationRequest, LoglikelihoodRequest
 
 
@@ -25,50 +21,9 @@ class Words:
         return {"input_ids": [len(word) for word in text.split()]}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(autouse=True)
 def _quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine.time, "sleep", lambda seconds: None)
-
-
-def _serve(answer: Any, *, answers: int | None = None) -> Iterator[str]:
-    """A server whose every POST gets ``answer(payload)``; after ``answers`` answers it closes connections unanswered."""
-    count = {"n": 0}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-            payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            count["n"] += 1
-            if answers is not None and count["n"] > answers:
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)  # the engine died: no answer at all
-                return
-            body = json.dumps(answer(payload)).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-
-
-def _echo(payload: dict[str, Any]) -> dict[str, Any]:
-    return {"choices": [{"text": " yes", "logprobs": {"token_logprobs": [None] + [-1.0] * (len(payload["prompt"]) - 1)}}]}
 
 
 def test_nobody_listening_is_one_sentence_naming_the_endpoint() -> None:

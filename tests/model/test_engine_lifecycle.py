@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from engine_support import alive, stand_in_python
+from engine_support import alive, echo, serve, stand_in_python
 
 EDITGUARD = Path(sys.executable).parent / "editguard"
 
@@ -66,35 +66,13 @@ def test_an_engine_serving_another_model_is_refused_before_any_baseline(tiny: ob
     """The served-model check on the tiny model, against a server answering as some other model would (every echoed
     token at log-probability -1): one sentence naming the endpoint and the served name, and no baseline written.
     (Against real vLLM serving the wrong model: tests/model/test_engine.py.)"""
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     from editguard.errors import GateProblem
     from editguard.session import Session
     from editguard.settings import Settings
 
-    class Other(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            logprobs = [None] + [-1.0] * (len(payload["prompt"]) - 1)
-            body = json.dumps({"choices": [{"text": " x", "logprobs": {"token_logprobs": logprobs}}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Other)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    for url in serve(echo):
         settings = Settings(model="tiny-gpt2", device="cpu", cache_dir=cache_dir, backend="engine", endpoint=url, served_base="other",
                             update_baselines=True, baselines=tmp_path / "baselines", rescore=True)  # fmt: skip
         with pytest.raises(GateProblem, match=rf"^the engine at {url} serves 'other', which is not the base model editguard gates: on 7 check sentences"):
             Session(settings).baselines.record("sentiment")
-    finally:
-        server.shutdown()
     assert not list((tmp_path / "baselines").rglob("*.json"))
