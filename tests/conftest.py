@@ -24,12 +24,17 @@ pytest_plugins = ["pytester"]
 TIERS = ("fast", "slow", "model")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Under xdist (``make test`` runs two workers) each worker gets its share of the cores: set before torch is
-    imported, and inherited by the ``editguard`` commands the tests start."""
+def _share_the_cores() -> None:
+    """Under xdist (``make test`` runs two workers) each worker gets its share of the cores, inherited by the
+    ``editguard`` commands the tests start.  Set on import, before torch is: ``pytest tests/model -n 2`` loads
+    tests/model/conftest.py (which imports torch) before any configure hook, and two workers of two threads each
+    on two cores ran the model tests 6-10 times slower than one thread each."""
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if workers and workers.isdigit():
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(workers))))
+
+
+_share_the_cores()
 
 
 @pytest.fixture(autouse=True)
