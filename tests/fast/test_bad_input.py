@@ -282,3 +282,24 @@ def test_settings_in_the_ini_file_are_not_lost_to_a_path_outside_the_project(pyt
     )  # fmt: skip
     joined = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest", f"--editguard-edited={outside}")
     assert joined.ret == pytest.ExitCode.NO_TESTS_COLLECTED  # read from the project: nothing to refuse
+
+
+def test_the_command_answers_a_mistyped_option_before_importing_transformers(tmp_path: Path) -> None:
+    """A typo is told in about half a second: transformers (and torch) are imported only when the gate needs them,
+    and then without scikit-learn, which the command's own process never uses."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from editguard import cli\n"
+        "status = cli.main(['--editguard-limit', '0'])\n"
+        "assert status == 4 and 'transformers' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)\n"
+        "from transformers.generation import candidate_generator\n"
+        "from transformers.utils import import_utils\n"
+        "assert not import_utils.is_sklearn_available() and 'sklearn' not in sys.modules\n"
+    )
+    (tmp_path / "pyproject.toml").write_text('[tool.editguard]\nmodel = "tiny-gpt2"\n')
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "--editguard-limit: '0' must be at least 1 example" in done.stdout + done.stderr
