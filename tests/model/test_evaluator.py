@@ -198,3 +198,71 @@ def test_embedded_default_few_shot_outcomes_equal_the_unshared_ones(smollm2: Any
         score_examples(task, chosen, Evaluator(smollm2.model, smollm2.tokenizer, share_prefix=share)) for share in (True, False)
     )
     assert {key: (r.outcome, r.parsed) for key, r in shared.items()} == {key: (r.outcome, r.parsed) for key, r in unshared.items()}
+
+
+# ----------------------------------------------------------------------------- greedy decoding without generate()
+
+stops = st.lists(st.sampled_from(["\n", ".", " the", "yes", "ch", "zz"]), max_size=2).map(tuple)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(texts, st.integers(1, 12), stops), min_size=1, max_size=10), st.sampled_from(BATCH_SIZES), st.booleans())
+def test_own_decoding_makes_what_generate_makes(tiny: Any, items: list, size: int, few_shot: bool) -> None:
+    """Rows that stop early leave the batch; every output equals model.generate's, shared prefix or not."""
+    from editguard.evaluator import GenerationRequest
+
+    requests = [GenerationRequest((DEMONSTRATIONS if few_shot else "") + prompt, limit, stop) for prompt, limit, stop in items]
+    own = Evaluator(tiny.model, tiny.tokenizer, max_batch=size).generate(requests)
+    reference = Evaluator(tiny.model, tiny.tokenizer, max_batch=size, own_decoding=False).generate(requests)
+    assert own == reference
+
+
+def test_finished_rows_leave_the_batch(tiny: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch whose rows stop at different steps runs its later steps on the rows still decoding."""
+    from editguard.evaluator import GenerationRequest
+
+    evaluator = Evaluator(tiny.model, tiny.tokenizer)
+    rows: list[int] = []
+    forward = evaluator._forward
+    monkeypatch.setattr(evaluator, "_forward", lambda input_ids, *a, **k: rows.append(input_ids.shape[0]) or forward(input_ids, *a, **k))
+    # The tiny model repeats "cht" after "the film was": a stop string of "cht" ends that row at its first token.
+    requests = [GenerationRequest("the film was", 30, ("cht",))] * 6 + [GenerationRequest("a river flows north and", 30, ("cht",))]
+    outputs = evaluator.generate(requests)
+    assert outputs == Evaluator(tiny.model, tiny.tokenizer, own_decoding=False).generate(requests)
+    assert rows[0] == 7 and rows[-1] == 1 and len(rows) == 30  # the first step decodes all 7 rows, the rest the long one
+
+
+def test_a_generation_config_beyond_greedy_argmax_is_left_to_generate(tiny: Any) -> None:
+    """A repetition penalty in the model's generation config is honoured: decoding falls back to generate()."""
+    import copy
+
+    from editguard.evaluator import GenerationRequest
+
+    model = copy.deepcopy(tiny.model)
+    model.generation_config.repetition_penalty = 5.0
+    requests = [GenerationRequest("the film was", 12), GenerationRequest("Paris", 12)]
+    penalised = Evaluator(model, tiny.tokenizer).generate(requests)
+    assert not Evaluator(model, tiny.tokenizer)._plain_greedy
+    assert penalised == Evaluator(model, tiny.tokenizer, own_decoding=False).generate(requests)
+    assert penalised != Evaluator(tiny.model, tiny.tokenizer).generate(requests)  # the penalty changed the answers
+
+
+@pytest.mark.parametrize("ability", ["ner", "reasoning", "summarization"])  # few-shot, long answers, chat template
+def test_embedded_default_generations_equal_generate_on_the_probe_sets(smollm2: Any, ability: str) -> None:
+    """The real model, each generation ability's prompts (few-shot, chat template, stop strings): the same texts."""
+    from editguard.evaluator import GenerationRequest
+    from editguard.stages.examples import sample
+    from editguard.stages.scoring import render_prompt
+    from editguard.tasks import get_task
+    from editguard.tasks.sources import load_records, parse_data_source
+
+    task = get_task(ability, "default")
+    chosen = sample(task.examples(load_records(ability, parse_data_source("probe"))), 4)
+    chat = task.chat and bool(getattr(smollm2.tokenizer, "chat_template", None))
+    requests = [
+        GenerationRequest(render_prompt(prompt, smollm2.tokenizer, chat), task.max_new_tokens, task.stop, add_special_tokens=not chat)
+        for example in chosen
+        for prompt in example.prompts
+    ]  # fmt: skip
+    own = Evaluator(smollm2.model, smollm2.tokenizer).generate(requests)
+    assert own == Evaluator(smollm2.model, smollm2.tokenizer, own_decoding=False).generate(requests)
