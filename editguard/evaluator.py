@@ -52,6 +52,9 @@ EVALUATOR_VERSION = 4  # part of the output-cache key: bump when scores could ch
 CPU_TOKEN_BUDGET = 4096  # tokens per forward pass on a CPU: larger batches only add padding cost
 CUDA_TOKEN_BUDGET = 65536  # a start; halved on out-of-memory
 DEFAULT_MAX_BATCH = 64
+# A generation batch may plan for this many times the token budget: its rows leave as they finish, so the widths
+# it reserves (prompt + every new token) are seldom all there (reasoning 1.27x, summarization 1.16x faster at 2).
+GENERATION_BUDGET_FACTOR = 2
 PASS_COST = 1 / 32  # one forward pass costs about this share of the token budget in padded tokens (batch cuts)
 MIN_SHARED_PREFIX = 16  # tokens: a shorter common prefix saves less than its own forward pass costs
 
@@ -297,7 +300,8 @@ class Evaluator:
         for (max_new_tokens, stop), members in sorted(groups.items()):
             prefix = self._prefix([member.tokens for member in members])
             run = functools.partial(self._generate_batch, max_new_tokens=max_new_tokens, stop=stop, prefix=prefix)
-            batches = self._batches(members, functools.partial(_prompt_width, extra=max_new_tokens - len(prefix)), _prompt_index)
+            width = functools.partial(_prompt_width, extra=max_new_tokens - len(prefix))
+            batches = self._batches(members, width, _prompt_index, budget=self.token_budget * GENERATION_BUDGET_FACTOR)
             for batch in self._progress(batches, len(members), "generation", len):
                 texts = self._with_backoff(run, batch)
                 for item, text in zip(batch, texts):
@@ -422,16 +426,19 @@ class Evaluator:
 
     # ------------------------------------------------------------------ batching
 
-    def _batches(self, items: list[Item], width: Callable[[Item], int], tiebreak: Callable[[Item], int]) -> Iterator[list[Item]]:
-        """Pack items, longest first, so that rows x longest width stays under the token budget.
+    def _batches(
+        self, items: list[Item], width: Callable[[Item], int], tiebreak: Callable[[Item], int], budget: int | None = None
+    ) -> Iterator[list[Item]]:
+        """Pack items, longest first, so that rows x longest width stays under ``budget`` (the token budget).
 
         Longest first, so the first batch shows the peak memory; ties broken by request index.
         """
+        budget = budget or self.token_budget
         ordered = sorted(items, key=lambda item: (-width(item), tiebreak(item)))
         batch: list[Item] = []
         for item in ordered:
             widest = width(batch[0]) if batch else width(item)
-            if batch and (widest * (len(batch) + 1) > self.token_budget or len(batch) >= self.max_batch):
+            if batch and (widest * (len(batch) + 1) > budget or len(batch) >= self.max_batch):
                 yield batch
                 batch = []
             batch.append(item)
