@@ -107,11 +107,14 @@ def test_rome_edits_the_embedded_default_and_the_edits_take(smollm2: Any, cache_
     from editguard.settings import Settings
     from editguard.stages.edits import Edits
 
+    flags = {name: p.requires_grad for name, p in smollm2.model.named_parameters()}
     edit = Edits(Settings(cache_dir=cache_dir, device="cpu"), lambda: smollm2).primary  # the loaded model, reused
     delta, info = edit.delta, edit.info
     assert delta.changed_parameters == ("model.layers.4.mlp.down_proj.weight",)
-    assert weights_fingerprint(smollm2.model) == smollm2.fingerprint
+    assert weights_fingerprint(smollm2.model) == smollm2.fingerprint  # restored bit for bit
+    assert {name: p.requires_grad for name, p in smollm2.model.named_parameters()} == flags
     assert info.rewrite_success == 1.0, info.metrics
+    assert all(metrics["editguard"]["weights_changed"] for metrics in info.metrics)
     requests = load_requests("demo")
     with applied(smollm2.model, delta):
         for request in requests:

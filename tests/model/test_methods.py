@@ -40,7 +40,9 @@ EXPECTED_PARAMETERS = {
 RELIABLE = {"FT", "MEMIT", "ROME"}  # KN does not reliably rewrite this fact (see the method report)
 
 
-@pytest.mark.parametrize("name", sorted(METHODS))
+# ROME's edit of this request is the demo's first: tests/model/test_easyedit.py makes it (the gate's own run, cached
+# for the other tests) and checks the same restoration; edit quality against EasyEdit's: test_edit_quality.py.
+@pytest.mark.parametrize("name", sorted(set(METHODS) - {"ROME"}))
 def test_each_method_edits_the_embedded_default_on_cpu(name: str, smollm2: Any, cache_dir: Path) -> None:
     request = load_requests("demo")[0]  # ... the Eiffel Tower ... -> Rome
     hparams = resolve_hparams(name, smollm2.model.config, None, "cpu")
