@@ -356,14 +356,13 @@ class Evaluator:
         on the batch a row is in, as the batch-size tests check), up to the point where ``_cut`` cuts the text.
         The host reads the new tokens once per step, for the stop check."""
         import torch
+        from transformers import DynamicCache
 
         shared, width = len(prefix), input_ids.shape[1]
         if max_new_tokens < 1:
             return [[] for _ in range(input_ids.shape[0])]
         positions = attention.cumsum(-1) - 1
         positions.masked_fill_(attention == 0, 1)  # as generate() does: pads' own positions are never read
-        from transformers import DynamicCache
-
         # A cache object from the start: some models (GPT-2) return the legacy tuples when given none.
         past = prefix.cache(input_ids.shape[0]) if shared else DynamicCache()
         states, cache = self._forward(
@@ -551,7 +550,7 @@ def _worth_compacting(rows: int, kept: int, steps_left: int) -> bool:
 
 def _has_stop(tokenizer: Any, tokens: list[int], stop: tuple[str, ...]) -> bool:
     text = tokenizer.decode(tokens, skip_special_tokens=True)
-    return any(marker and marker in text for marker in stop)
+    return _cut(text, stop) != text  # the rule that cuts the output decides where it ends
 
 
 def _prompt_width(prompt: _Prompt, extra: int) -> int:

@@ -4,7 +4,6 @@ by the tests of the server's life cycle; a local OpenAI-style server whose answe
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sys
 import threading
@@ -12,6 +11,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from editguard.atomic import _process_alive
 
 FAKE = Path(__file__).resolve().parent / "data" / "fake_vllm.py"
 
@@ -25,14 +26,7 @@ def stand_in_python(folder: Path) -> Path:
     return python
 
 
-def alive(pid: int) -> bool:
-    """Whether the process runs (a zombie, dead but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split()[2] != "Z"
+alive = _process_alive  # whether the process runs (a zombie, dead but not yet reaped, does not): the lock's own check
 
 
 def serve(answer: Any, *, answers: int | None = None) -> Iterator[str]:
@@ -40,7 +34,7 @@ def serve(answer: Any, *, answers: int | None = None) -> Iterator[str]:
     count = {"n": 0}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             count["n"] += 1
             if answers is not None and count["n"] > answers:

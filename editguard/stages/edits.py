@@ -9,7 +9,6 @@ With ``--editguard-edit-counts`` the stage also gives the delta after each count
 from __future__ import annotations
 
 import functools
-
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from editguard.errors import GateProblem, remembered
 from editguard.fingerprint import library_versions
 from editguard.progress import reporter
 from editguard.settings import Settings
-
 
 SNAPSHOT_REQUESTS = 8  # a sequential edit of up to this many requests keeps the delta after each in the edit cache
 
