@@ -59,17 +59,14 @@ def prepare(abilities: list[str], limit: int | None, data: dict[str, str], out: 
         task = get_task(ability, "default")
         examples = sample(task.examples(load_records(ability, parse_data_source(data.get(ability, "probe")))), limit)
         chat = task.chat and bool(getattr(loaded.tokenizer, "chat_template", None))
-        rows = [
-            {
-                "id": f"{e.id}/{number}", "prompt": render_prompt(prompt, loaded.tokenizer, chat), "choices": list(e.choices),
-                "gold": e.gold or 0, "lengths": [len(loaded.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in e.choices],
-            }
-            for e in examples
-            for number, prompt in enumerate(e.prompts)
-        ]  # fmt: skip
+        if task.kind == "choice":
+            rows = [_choice_row(e, loaded.tokenizer, chat) for e in examples]
+        else:
+            rows = [{"id": f"{e.id}/{number}", "prompt": render_prompt(prompt, loaded.tokenizer, chat)} for e in examples for number, prompt in enumerate(e.prompts)]
+        channel = any(len(row.get("contexts", ())) > 1 for row in rows)
         data_file = out / f"{ability}.jsonl"
         data_file.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-        (out / f"editguard_{ability}.yaml").write_text(_task_yaml(ability, task, data_file), encoding="utf-8")
+        (out / f"editguard_{ability}.yaml").write_text(_task_yaml(ability, task, data_file, channel), encoding="utf-8")
         facts["abilities"][ability] = {
             "kind": task.kind, "n": len(rows), "max_new_tokens": task.max_new_tokens, "stop": list(task.stop),
             "add_special_tokens": not chat, "data": str(data_file), "length_normalized": task.length_normalized,
@@ -77,11 +74,24 @@ def prepare(abilities: list[str], limit: int | None, data: dict[str, str], out: 
     return facts
 
 
-def _task_yaml(ability: str, task: Any, data_file: Path) -> str:
-    common = (
-        f"task: editguard_{ability}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {data_file}\n"
-        "test_split: test\ndoc_to_text: prompt\n"
-    )
+def _choice_row(example: Any, tokenizer: Any, chat: bool) -> dict[str, Any]:
+    """One choice example: its (context, continuation) pairs (``Example.pairs``) and the spellings lm-eval reads."""
+    from editguard.stages.scoring import render_prompt
+
+    pairs = [(render_prompt(context, tokenizer, chat), continuation) for context, continuation in example.pairs]
+    return {
+        "id": f"{example.id}/0", "pairs": pairs, "gold": example.gold or 0,
+        "lengths": [len(tokenizer(continuation, add_special_tokens=False)["input_ids"]) for _, continuation in pairs],
+        "prompt": pairs[0][0], "choices": [continuation for _, continuation in pairs],  # one context, several answers
+        "contexts": [context for context, _ in pairs], "continuation": pairs[0][1],  # the channel form
+    }  # fmt: skip
+
+
+def _task_yaml(ability: str, task: Any, data_file: Path, channel: bool = False) -> str:
+    common = f"task: editguard_{ability}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {data_file}\ntest_split: test\n"
+    if channel:  # one text after each choice's context: lm-eval's "multiple input" (doc_to_text gives the gold index)
+        return common + "output_type: multiple_choice\ndoc_to_text: gold\ndoc_to_choice: contexts\ndoc_to_target: continuation\ntarget_delimiter: ''\nmetric_list:\n  - metric: acc\n"
+    common += "doc_to_text: prompt\n"
     if task.kind == "choice":  # choices carry their own leading space, as in editguard
         return common + "output_type: multiple_choice\ndoc_to_choice: choices\ndoc_to_target: gold\ntarget_delimiter: ''\nmetric_list:\n  - metric: acc\n"
     until = json.dumps(list(task.stop))
@@ -113,7 +123,7 @@ def worker_editguard(facts: dict[str, Any], ability: str, threads: int, cache_di
     _synchronize(facts["device"])
     start = time.perf_counter()
     if spec["kind"] == "choice":
-        requests = [LoglikelihoodRequest(row["prompt"], choice) for row in rows for choice in row["choices"]]
+        requests = [LoglikelihoodRequest(context, continuation) for row in rows for context, continuation in row["pairs"]]
         scores = evaluator.loglikelihood(requests)
         _synchronize(facts["device"])
         model_time = time.perf_counter() - start
@@ -169,7 +179,7 @@ def _choices(spec: dict[str, Any], rows: list[dict[str, Any]], scores: list[floa
     """Each row's chosen answer from its choices' log-likelihoods (per token where the task normalises)."""
     predictions, flat = {}, iter(scores)
     for row in rows:
-        values = [next(flat) for _ in row["choices"]]
+        values = [next(flat) for _ in row["pairs"]]
         if spec["length_normalized"]:
             values = [value / length for value, length in zip(values, row["lengths"])]
         predictions[row["id"]] = max(range(len(values)), key=lambda i: (values[i], -i))
@@ -223,7 +233,8 @@ def floor_tokens(spec: dict[str, Any], tokenizer: Any, generated: int) -> int:
     from editguard.evaluator import shared_prefix_length
 
     rows = _read_rows(spec["data"])
-    prompts = [tokenizer(row["prompt"], add_special_tokens=spec.get("add_special_tokens", True))["input_ids"] for row in rows]
+    texts = [context for row in rows for context in (row["contexts"] if "pairs" in row else [row["prompt"]])]
+    prompts = [tokenizer(text, add_special_tokens=spec.get("add_special_tokens", True))["input_ids"] for text in texts]
     tokens = sum(map(len, prompts)) - (len(prompts) - 1) * shared_prefix_length(prompts)
     for row in rows:
         tokens += sum(length - 1 for length in row["lengths"])

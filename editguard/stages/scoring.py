@@ -273,15 +273,16 @@ def score_examples(task: Task, examples: Sequence[Example], evaluator: Any) -> d
 
 
 def score_choices(task: Task, examples: Sequence[Example], evaluator: Any) -> dict[str, ExampleResult]:
-    """Pick the continuation with the highest log-likelihood (per token when length-normalised)."""
+    """Pick the choice with the highest log-likelihood (per token when length-normalised): of its continuation
+    after the context, or in the channel form of the one text after its context (``Example.pairs``)."""
     from editguard.evaluator import LoglikelihoodRequest
     from editguard.scorers import reciprocal_rank
 
-    requests = [LoglikelihoodRequest(e.prompt, choice) for e in examples for choice in e.choices]
+    requests = [LoglikelihoodRequest(context, continuation) for e in examples for context, continuation in e.pairs]
     scored = iter(evaluator.loglikelihood_with_lengths(requests))
     results = {}
     for example in examples:
-        pairs = [next(scored) for _ in example.choices]
+        pairs = [next(scored) for _ in example.pairs]
         scores = [total / length if task.length_normalized else total for total, length in pairs]
         predicted = max(range(len(scores)), key=lambda index: (scores[index], -index))
         outcome = 1.0 if predicted == example.gold else 0.0

@@ -137,7 +137,7 @@ class Verdicts:
 
 def _worsened(example: Example, base: float, edited: float, *, parsed: bool) -> dict[str, Any]:
     """One example that got worse, JSON-able (it travels from an xdist worker in the report row)."""
-    expected = example.choices[example.gold] if example.choices and example.gold is not None else example.target
+    expected = example.answer
     return {
         "id": example.id, "prompt": _cut(example.prompt), "expected": _cut(expected if isinstance(expected, str) else json.dumps(expected, default=str)),
         "base": round(base, 4), "edited": round(edited, 4), "parsed": parsed,

@@ -38,15 +38,31 @@ class UnknownTaskError(KeyError, ValueError):
 @dataclass(frozen=True)
 class Example:
     id: str
-    prompts: tuple[str, ...]  # choice tasks: one context; generation tasks: one or more prompts
-    choices: tuple[str, ...] = ()  # choice tasks: the continuations compared
-    gold: int | None = None  # choice tasks: index of the right continuation
+    prompts: tuple[str, ...]  # choice tasks: one context, or one per choice (the channel form); generation: one or more
+    choices: tuple[str, ...] = ()  # choice tasks: the continuations compared (the channel form: the one text scored)
+    gold: int | None = None  # choice tasks: index of the right choice
     target: Any = None  # generation tasks: what the scorer compares the outputs with (JSON-able)
     stratum: str = ""  # label used for stratified sampling
 
     @property
     def prompt(self) -> str:
         return self.prompts[0]
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """Choice tasks: the (context, continuation) pairs compared, one per choice.  Each continuation after the
+        one context; or, in the channel form (several contexts, one continuation), the same text after each
+        choice's own context: the choice under which the text is most likely wins."""
+        if len(self.prompts) > 1:
+            return [(prompt, self.choices[0]) for prompt in self.prompts]
+        return [(self.prompts[0], choice) for choice in self.choices]
+
+    @property
+    def answer(self) -> Any:
+        """What a right answer is, for people: the gold continuation, or (the channel form) the gold context."""
+        if self.choices and self.gold is not None:
+            return self.prompts[self.gold] if len(self.prompts) > 1 else self.choices[self.gold]
+        return self.target
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,12 @@
 """Closed-domain QA (BoolQ): a yes/no question about a passage.
 
-default: the log-likelihood of " No" / " Yes" after the passage and the question.  Capitalised:
-         SmolLM2 puts far more mass on " Yes"/" No" after "Answer:", and lower case left it answering
-         " no" to every probe.
+default: the channel form (Min et al. 2022, "Noisy Channel Language Model Prompting"): the passage's
+         log-likelihood after 'The answer to the question "{question}?" is no, as this text explains:' and
+         after the same with "yes"; the answer under which the passage is more likely wins.  It measures
+         whether the model reads the passage as evidence for one answer rather than the other.  Asked directly
+         (the likelihood of " Yes" / " No" after passage and question), SmolLM2-135M answers from the
+         question's wording, not the passage: 0.500 on the probe set, a near-constant "No"; the channel form
+         gives 0.650 there (version 1 was the direct form).
 study:   the study's instruction prompt, one greedy token, which must be exactly yes or no.
 records: BoolQ's (question, title, answer true/false, passage), or super_glue's with label 0/1;
          the study's file is JSONL.
@@ -18,8 +22,9 @@ from editguard.tasks.common import label_scorer, labelled_example, text
 from editguard.tasks.readers import read_jsonl
 from editguard.tasks.schema import BOOL, STR, FieldProblem, fill, show
 
-TEMPLATE = "{passage}\nQuestion: {question}?\nAnswer:"
-CHOICES = (" No", " Yes")  # index = int(answer)
+CONTEXT = 'The answer to the question "{question}?" is {answer}, as this text explains:\n'
+TEMPLATE = CONTEXT + "{passage}"  # the passage scored after each answer's context
+ANSWERS = ("no", "yes")  # index = int(answer)
 STUDY_TEMPLATE = (
     "Please answer the given question based on the passage. The answer should be exact 'yes' or 'no'. "
     "passage: {passage} question: {question}. answer:"
@@ -31,8 +36,10 @@ def _id(index: int, record: Mapping[str, Any]) -> str:
 
 
 def to_example(index: int, record: Mapping[str, Any]) -> Example:
-    prompt = TEMPLATE.format(passage=text(record, "passage"), question=text(record, "question").rstrip("?"))
-    return labelled_example(_id(index, record), prompt, int(bool(record["answer"])), CHOICES)
+    question = text(record, "question").rstrip("?")
+    contexts = tuple(CONTEXT.format(question=question, answer=answer) for answer in ANSWERS)
+    label = int(bool(record["answer"]))
+    return Example(_id(index, record), contexts, (text(record, "passage"),), label, stratum=str(label))
 
 
 def to_study_example(index: int, record: Mapping[str, Any]) -> Example:
@@ -60,7 +67,7 @@ COMMON: dict[str, Any] = dict(name="closed_qa", dataset="BoolQ", description="ye
 ABILITY = Ability(
     name="closed_qa",
     tasks=(
-        Task(**COMMON, version=1, protocol="default", kind="choice", template=TEMPLATE, to_example=to_example),
+        Task(**COMMON, version=2, protocol="default", kind="choice", template=TEMPLATE, to_example=to_example),
         Task(
             **COMMON, version=1, protocol="study", kind="generate", template=STUDY_TEMPLATE, to_example=to_study_example,
             score=label_scorer({"no": 0, "yes": 1}), max_new_tokens=1,

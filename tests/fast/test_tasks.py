@@ -50,8 +50,38 @@ def test_probe_sets_are_large_enough_and_well_formed(ability: str) -> None:
 @pytest.mark.parametrize("ability", ["closed_qa", "dialogue", "nli", "sentiment"])
 def test_choice_probe_sets_are_balanced(ability: str) -> None:
     examples = get_task(ability).examples(_records(ability))
-    counts = [sum(e.gold == index for e in examples) for index in range(len(examples[0].choices))]
+    counts = [sum(e.gold == index for e in examples) for index in range(len(examples[0].pairs))]
     assert max(counts) - min(counts) <= 1
+
+
+class _WordCounter:
+    """A stand-in evaluator (this test is about pairing, not models): log-likelihood = how often the
+    continuation's first word appears in the context, so the context that names the passage's fact wins."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def loglikelihood_with_lengths(self, requests: list) -> list[tuple[float, int]]:
+        self.seen += [(r.context, r.continuation) for r in requests]
+        return [(float(r.context.count(r.continuation.split()[0])), 1) for r in requests]
+
+
+def test_closed_qa_scores_the_passage_after_each_answer_the_channel_form() -> None:
+    """Two contexts (answer no, answer yes) and one continuation (the passage): each pair scored once, in order."""
+    from editguard.stages.scoring import score_examples
+
+    task = get_task("closed_qa")
+    record = {"question": "is Oahu an island", "title": "", "answer": True, "passage": "yes, Oahu is an island."}
+    example = task.examples([record])[0]
+    assert [context for context, _ in example.pairs] == [
+        'The answer to the question "is Oahu an island?" is no, as this text explains:\n',
+        'The answer to the question "is Oahu an island?" is yes, as this text explains:\n',
+    ]
+    assert {continuation for _, continuation in example.pairs} == {"yes, Oahu is an island."}
+    assert example.answer.endswith("is yes, as this text explains:\n")  # what a report shows as expected
+    evaluator = _WordCounter()
+    assert score_examples(task, [example], evaluator)[example.id].outcome == 1.0
+    assert evaluator.seen == example.pairs
 
 
 def _study_templates() -> dict[str, str]:

@@ -124,7 +124,7 @@ def test_generations_agree_for_batch_sizes_1_8_32_and_any_order(tiny: Any, promp
     assert runs[0] == runs[1] == runs[2] == unshuffled
 
 
-@pytest.mark.parametrize("ability", ["dialogue", "open_qa"])  # multi-token choices on long contexts; generation
+@pytest.mark.parametrize("ability", ["closed_qa", "dialogue", "open_qa"])  # the channel form; multi-token choices; generation
 def test_embedded_default_is_exact_across_batch_sizes_and_orders(smollm2: Any, ability: str) -> None:
     """One ability of each kind on the real model: identical outcomes, log-likelihoods within 1e-4."""
     import random
@@ -143,7 +143,7 @@ def test_embedded_default_is_exact_across_batch_sizes_and_orders(smollm2: Any, a
     outcomes = [{key: result.outcome for key, result in run.items()} for run in runs]
     assert outcomes[0] == outcomes[1] == outcomes[2] == outcomes[3]
     if task.kind == "choice":
-        requests = [LoglikelihoodRequest(e.prompt, choice) for e in chosen for choice in e.choices]
+        requests = [LoglikelihoodRequest(context, continuation) for e in chosen for context, continuation in e.pairs]
         by_size = [Evaluator(smollm2.model, smollm2.tokenizer, max_batch=size).loglikelihood(requests) for size in BATCH_SIZES]
         assert max(abs(a - b) for other in by_size[1:] for a, b in zip(by_size[0], other)) < 1e-4
 
