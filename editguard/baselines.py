@@ -41,6 +41,7 @@ class Baseline:
     protocol: str = "default"
     data: str = "probe"  # the data source the examples came from
     dtype: str = "float32"  # the precision the base model was scored in; written only when not float32
+    backend: str = "hf"  # where it was scored: hf (in process) or engine (a served model); written only when not hf
     unparsed: int = 0  # examples whose output could not be parsed
     extras: Mapping[str, float] = field(default_factory=dict)  # secondary metrics, e.g. MRR
     format: int = FORMAT
@@ -50,6 +51,8 @@ class Baseline:
         record["outcomes"] = dict(sorted(self.outcomes.items(), key=lambda item: _natural(item[0])))
         if self.dtype == "float32":  # said only when it is not: float32 files stay as they were before dtypes
             del record["dtype"]
+        if self.backend == "hf":
+            del record["backend"]
         return json.dumps(record, indent=2, sort_keys=False) + "\n"
 
 
@@ -68,6 +71,14 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
 
 _TYPE_NAMES: dict[type | tuple[type, ...], str] = {str: "a string", int: "a whole number", dict: "a JSON object"}
 _RERECORD = "re-record it with --editguard-update-baselines"
+
+
+BACKEND_WORDS = {"hf": "in process", "engine": "through an engine"}
+
+
+def backend_of(setting: str) -> str:
+    """A run's --editguard-backend as a baseline records it: hf, or engine (vllm is an engine editguard starts)."""
+    return "hf" if setting == "hf" else "engine"
 
 
 def _natural(key: str) -> tuple[int, Any]:

@@ -475,6 +475,26 @@ _EDIT_SOURCES: dict[bool | None, str] = {
 }
 
 
+def backend_lines(rows: list[Row]) -> list[str]:
+    """Where the scores came from, said when it is not in process, and a warning when baselines and edited
+    models were scored by different backends: outcomes the two disagree on would count as the edit's."""
+    from editguard.baselines import BACKEND_WORDS
+
+    pairs = {tuple(row.backends) for row in rows if all(row.backends)}
+    mixed = sorted(row.ability for row in rows if all(row.backends) and row.backends[0] != row.backends[1])
+    lines = []
+    if any(edited != "hf" for _, edited in pairs):
+        lines.append("scored: through the engine (--editguard-backend)")
+    if mixed:
+        baseline, edited = next(tuple(row.backends) for row in rows if row.ability == mixed[0])
+        lines.append(
+            f"warning: the baselines of {', '.join(mixed)} were scored {BACKEND_WORDS[baseline]} and the edited model "
+            f"{BACKEND_WORDS[edited]}, so an example the two backends score differently counts as a change the edit made; "
+            "record the baselines with the same --editguard-backend (--editguard-update-baselines) to compare like with like"
+        )
+    return lines
+
+
 def _dtype(rows: list[Row]) -> str:
     """The precision the rows were scored in ("" when none says; several joined, which only a mixed report shows)."""
     return ", ".join(sorted({row.dtype for row in rows if row.dtype}))
@@ -608,6 +628,8 @@ class _Results:
             )
         if _dtype(self.rows):
             terminalreporter.write_line(f"model dtype: {_dtype(self.rows)} (--editguard-dtype)")
+        for line in backend_lines(self.rows):
+            terminalreporter.write_line(line)
         for line in table(self.rows):
             terminalreporter.write_line(line)
         settings = self.config.stash[SETTINGS_KEY]

@@ -53,6 +53,7 @@ class Row:
     quality: dict[str, Any] | None = None  # edit quality per gated edit (the edit_quality row)
     worker: str = ""  # the xdist worker that produced the row ("" without xdist)
     dtype: str = ""  # the precision the models were scored in (float32, bfloat16, float16)
+    backends: tuple[str, str] = ("", "")  # where the baseline and the edited model were scored (hf, engine)
     message: str = ""  # the test's failure message, which ends with the remedy ("" when it passed)
     worsened: list[dict[str, Any]] | None = None  # the first WORSENED_SHOWN examples that got worse (Verdicts.worsened)
     role: str = "ability"  # "ability" (Holm's family) or "canary" (gated alone)

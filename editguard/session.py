@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from editguard import report
-from editguard.baselines import Baseline
+from editguard.baselines import Baseline, backend_of
 from editguard.errors import GateProblem, brief, remembered
 from editguard.metrics import Score
 from editguard.progress import reporter
@@ -214,6 +214,7 @@ def _judged(session: Session, task: Task) -> tuple[Row, str | None]:
         variant=variant.label if len(session.edits.variants) > 1 else "",
         curve=session.verdicts.curve(task.name) if settings.edit_counts else None,
         dtype=session.base.dtype,
+        backends=(session.baseline(task.name).backend, backend_of(settings.backend)),
         worsened=session.verdicts.worsened(task.name, variant.delta),
         **_canary_measures(session, task, variant.delta),
     )  # fmt: skip

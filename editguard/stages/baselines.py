@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from editguard.baselines import Baseline, BaselineError, BaselineStore, staleness
+from editguard.baselines import Baseline, BaselineError, BaselineStore, backend_of, staleness
 from editguard.errors import GateProblem
 from editguard.fingerprint import library_versions
 from editguard.settings import Settings
@@ -54,6 +54,7 @@ class Baselines:
             protocol=task.protocol,
             data=self.examples.source(ability),
             dtype=base.dtype,
+            backend=backend_of(self.settings.backend),
             unparsed=score.unparsed,
             extras=dict(score.extras),
         )

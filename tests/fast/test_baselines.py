@@ -62,3 +62,25 @@ def test_staleness_says_why() -> None:
     assert "task version" in str(staleness(_baseline(task_version=0), **current))
     assert "data or prompt changed" in str(staleness(_baseline(task_fingerprint="x"), **current))
     assert "other base weights" in str(staleness(_baseline(model_fingerprint="x"), **current))
+
+
+def test_a_baseline_says_which_backend_scored_it_only_when_it_was_not_in_process(tmp_path: Path) -> None:
+    store = BaselineStore(tmp_path)
+    assert "backend" not in json.loads(store.write(_baseline()).read_text())  # files recorded in process stay as they were
+    path = store.write(_baseline(ability="nli", backend="engine"))
+    assert json.loads(path.read_text())["backend"] == "engine"
+    assert store.read("m", "nli") == _baseline(ability="nli", backend="engine")
+
+
+def test_baselines_and_edited_models_scored_by_different_backends_are_told() -> None:
+    from editguard.plugin import backend_lines
+    from editguard.report import Row
+
+    def rows(*backends: tuple[str, str]) -> list[Row]:
+        return [Row(ability, "", "pass", backends=pair) for ability, pair in zip(("nli", "sentiment"), backends)]
+
+    assert backend_lines(rows(("hf", "hf"), ("hf", "hf"))) == []
+    assert backend_lines(rows(("engine", "engine"), ("engine", "engine"))) == ["scored: through the engine (--editguard-backend)"]
+    mixed = backend_lines(rows(("hf", "engine"), ("engine", "engine")))
+    assert mixed[1].startswith("warning: the baselines of nli were scored in process and the edited model through an engine,")
+    assert mixed[1].endswith("record the baselines with the same --editguard-backend (--editguard-update-baselines) to compare like with like")
