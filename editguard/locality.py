@@ -11,8 +11,9 @@ after "The currency used in Chile is called the").  On failure it shows the prom
 side by side, with the rank each base token fell to.  Templates and entities are drawn shortest first, so hypothesis
 shrinks a failure to the shortest prompt that still leaks.
 
-The gate's ``test_locality`` runs it derandomised, on a fixed budget of examples (deterministic in CI).  In
-your own tests, the ``editguard_locality`` fixture gives the probe::
+The gate's ``test_locality`` runs it derandomised, on a fixed budget of examples (deterministic in CI).  The base's
+answers and the edited model's ranks are kept in the cache folder between runs (``_Remembered``), so a re-run of
+the same models and prompts computes nothing.  In your own tests, the ``editguard_locality`` fixture gives the probe::
 
     from hypothesis import given, settings
 
@@ -34,8 +35,10 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
+LOCALITY_FORMAT = 1  # of the kept answers (_Remembered)
 ANSWER_TOKENS = 3  # greedy tokens of the base's answer checked: enough for a short answer, few enough to stay about the fact
 TOP_K = 5  # each of them must stay among the edited model's TOP_K next tokens (a near tie may swap the first two)
 
@@ -101,6 +104,7 @@ class LocalityProbe:
     requests: Sequence[Any] = ()
     top_k: int = TOP_K
     _base: dict[str, list[int]] = field(default_factory=dict)
+    save: Callable[[], None] = lambda: None  # keep what was computed for the next run (model_probe's cache)
 
     def prompts(self) -> Any:
         """Prompts unrelated to this run's edit requests (``unrelated_prompts``)."""
@@ -133,9 +137,69 @@ class LocalityProbe:
         )
 
 
+class _Remembered:
+    """What one model answered to locality prompts, kept between runs in ``<cache>/outputs/locality.<key>.json``.
+
+    Keyed as the output cache keys scores: the model's fingerprint (the base's weights, plus the edit's delta), its
+    numerics (dtype, device kind, torch and transformers versions) and what is kept (the answer's length).  ``save``
+    merges this run's new entries under a lock and writes atomically; a damaged file is a miss.
+    """
+
+    def __init__(self, root: Path | None, material: dict[str, Any], *, read: bool = True):
+        from editguard.outputs import OutputCache
+
+        self.material = {"locality": LOCALITY_FORMAT, **material}
+        self.path = None if root is None else root / "outputs" / f"locality.{OutputCache.key(self.material)}.json"
+        self.entries: dict[str, Any] = self._load() if read else {}
+        self.new: dict[str, Any] = {}
+
+    def _load(self) -> dict[str, Any]:
+        if self.path is None or not self.path.is_file():
+            return {}
+        try:
+            entries = json.loads(self.path.read_text(encoding="utf-8"))["entries"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+        return entries if isinstance(entries, dict) else {}
+
+    def get(self, prompt: str) -> Any:
+        return self.entries.get(prompt)
+
+    def put(self, prompt: str, value: Any) -> None:
+        self.entries[prompt] = self.new[prompt] = value
+
+    def save(self) -> None:
+        from editguard.atomic import compute_once, write_json
+
+        path, new = self.path, dict(self.new)
+        if path is None or not new:
+            return
+
+        def merge() -> None:
+            write_json(path, {"material": self.material, "entries": {**self._load(), **new}}, durable=False, indent=None, sort_keys=True)
+
+        compute_once(path, is_done=lambda: all(self._load().get(key) == value for key, value in new.items()), compute=merge, read=lambda: None)
+        self.new.clear()
+
+
 def model_probe(session: Any, requests: Sequence[Any] = (), tokens: int = ANSWER_TOKENS) -> LocalityProbe:
-    """A ``LocalityProbe`` over the session's base model, with and without its edit applied."""
+    """A ``LocalityProbe`` over the session's base model, with and without its edit applied.  The base's answers and
+    the edited model's ranks come from the cache folder when these models answered the prompt before (``save`` keeps
+    the new ones; ``--editguard-rescore`` computes them again)."""
     import torch
+
+    stores: dict[bool, _Remembered] = {}
+
+    def remembered(edited: bool) -> _Remembered:
+        if edited not in stores:
+            from editguard.fingerprint import combine
+            from editguard.stages.scoring import numerics
+
+            base, settings = session.base, session.settings
+            model = combine(base.fingerprint, session.edits.primary.delta.fingerprint) if edited else base.fingerprint
+            material = {"model": model, "numerics": numerics(base), "tokens": tokens, "kept": "ranks" if edited else "answer"}
+            stores[edited] = _Remembered(settings.cache_dir, material, read=not settings.rescore)
+        return stores[edited]
 
     def run(edited: bool, work: Callable[[Any], Any]) -> Any:
         base = session.base
@@ -148,7 +212,7 @@ def model_probe(session: Any, requests: Sequence[Any] = (), tokens: int = ANSWER
     def encode(base: Any, text: str) -> list[int]:
         return list(base.tokenizer(text)["input_ids"])
 
-    def answer(prompt: str, edited: bool) -> list[int]:
+    def greedy_answer(prompt: str, edited: bool) -> list[int]:
         def greedy(base: Any) -> list[int]:
             from editguard.models import input_device
 
@@ -159,7 +223,17 @@ def model_probe(session: Any, requests: Sequence[Any] = (), tokens: int = ANSWER
 
         return list(run(edited, greedy))
 
-    def ranks(prompt: str, continuation: list[int], edited: bool) -> list[int]:
+    def answer(prompt: str, edited: bool) -> list[int]:
+        if edited:  # asked only to show a failure
+            return greedy_answer(prompt, True)
+        store = remembered(False)
+        kept = store.get(prompt)
+        if not (isinstance(kept, list) and all(isinstance(token, int) for token in kept)):
+            kept = greedy_answer(prompt, False)
+            store.put(prompt, kept)
+        return list(kept)
+
+    def model_ranks(prompt: str, continuation: list[int], edited: bool) -> list[int]:
         def rank(base: Any) -> list[int]:
             from editguard.models import input_device
 
@@ -171,7 +245,22 @@ def model_probe(session: Any, requests: Sequence[Any] = (), tokens: int = ANSWER
 
         return list(run(edited, rank)) if continuation else []
 
+    def ranks(prompt: str, continuation: list[int], edited: bool) -> list[int]:
+        if not edited or not continuation:
+            return model_ranks(prompt, continuation, edited)
+        store = remembered(True)
+        kept = store.get(prompt)
+        if isinstance(kept, dict) and kept.get("tokens") == list(continuation) and isinstance(kept.get("ranks"), list):
+            return list(kept["ranks"])
+        found = model_ranks(prompt, continuation, True)
+        store.put(prompt, {"tokens": list(continuation), "ranks": found})
+        return found
+
     def decode(ids: list[int]) -> str:
         return str(session.base.tokenizer.decode(ids))
 
-    return LocalityProbe(answer, ranks, decode, tuple(requests))
+    def save() -> None:
+        for store in stores.values():
+            store.save()
+
+    return LocalityProbe(answer, ranks, decode, tuple(requests), save=save)

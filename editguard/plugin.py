@@ -217,7 +217,7 @@ def edited_model(editguard: Any, request: pytest.FixtureRequest) -> Iterator[Any
 
 
 @pytest.fixture
-def editguard_locality(editguard: Any, request: pytest.FixtureRequest) -> Any:
+def editguard_locality(editguard: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A ``locality.LocalityProbe``: ``prompts()`` (a hypothesis strategy of prompts unrelated to the edits),
     ``answers(prompt)`` (base, edited) and ``assert_unchanged(prompt)``."""
     from editguard.locality import model_probe
@@ -226,7 +226,9 @@ def editguard_locality(editguard: Any, request: pytest.FixtureRequest) -> Any:
         editguard.ready()
         editguard.edits.primary  # noqa: B018 -- the edit, or the problem that stops it, before the test runs
         requests = editguard.edits.requests if editguard.settings.edited is None else ()
-    return model_probe(editguard, requests)
+    probe = model_probe(editguard, requests)
+    yield probe
+    probe.save()  # the answers computed now are read from the cache folder next time
 
 
 @pytest.fixture

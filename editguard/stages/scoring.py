@@ -227,13 +227,7 @@ class Scoring:
 
             engine = {"python": str(self.settings.engine_python), "args": self.settings.engine_args, "dtype": str(self.base.model.dtype)}
             return {"backend": "vllm", "version": ENGINE_VERSION, "engine": engine, "transformers": versions.get("transformers")}
-        return {
-            "version": EVALUATOR_VERSION,
-            "dtype": str(self.base.model.dtype),
-            "device": str(self.base.device).partition(":")[0],
-            "torch": versions.get("torch"),
-            "transformers": versions.get("transformers"),
-        }
+        return {"version": EVALUATOR_VERSION, **numerics(self.base)}
 
     def evaluator(self, max_batch: int | None = None) -> Any:
         from editguard.evaluator import DEFAULT_MAX_BATCH, Evaluator
@@ -265,6 +259,17 @@ def _model(delta: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- scoring by kind
+
+
+def numerics(base: Any) -> dict[str, Any]:
+    """What decides an in-process model's numbers beside its weights: dtype, device kind, torch and transformers."""
+    versions = library_versions()
+    return {
+        "dtype": str(base.model.dtype),
+        "device": str(base.device).partition(":")[0],
+        "torch": versions.get("torch"),
+        "transformers": versions.get("transformers"),
+    }
 
 
 def score_examples(task: Task, examples: Sequence[Example], evaluator: Any) -> dict[str, ExampleResult]:
