@@ -89,7 +89,9 @@ def _choice_row(example: Any, tokenizer: Any, chat: bool) -> dict[str, Any]:
 
 def _task_yaml(ability: str, task: Any, data_file: Path, channel: bool = False) -> str:
     common = f"task: editguard_{ability}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {data_file}\ntest_split: test\n"
-    if channel:  # one text after each choice's context: lm-eval's "multiple input" (doc_to_text gives the gold index)
+    # One text after each choice's context: lm-eval's "multiple input" (doc_to_text gives the gold index).  lm-eval moves
+    # a context's trailing whitespace (closed_qa's newline) into the continuation, so it scores that token too.
+    if channel:
         return common + "output_type: multiple_choice\ndoc_to_text: gold\ndoc_to_choice: contexts\ndoc_to_target: continuation\ntarget_delimiter: ''\nmetric_list:\n  - metric: acc\n"
     common += "doc_to_text: prompt\n"
     if task.kind == "choice":  # choices carry their own leading space, as in editguard
