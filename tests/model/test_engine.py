@@ -59,7 +59,7 @@ def _examples(ability: str, count: int) -> tuple[Any, list[Any]]:
 
 
 @pytest.mark.parametrize("model", ["base", "edited"])
-@pytest.mark.parametrize("ability", ["nli", "open_qa", "sentiment"])
+@pytest.mark.parametrize("ability", ["closed_qa", "nli", "open_qa", "sentiment"])  # closed_qa: one context per choice
 def test_the_engine_scores_like_the_in_process_evaluator(engine: Any, delta: Any, smollm2: Any, ability: str, model: str) -> None:
     """Choice abilities: identical outcomes; generation: the share of identical outputs, reported and at least 0.9."""
     from editguard.editing.delta import applied
