@@ -279,6 +279,9 @@ def _better(metric: str) -> float:
     return -1.0 if metric in METRICS and not METRICS[metric].higher_is_better else 1.0
 
 
+_ROUND_COUNTS = frozenset({1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000})
+
+
 def draw_curves(path: Path, rows: Sequence[Row], title: str) -> None:
     """One panel per ability: edited score against edit count per series, with the baseline and the tolerance."""
     import matplotlib
@@ -303,6 +306,10 @@ def draw_curves(path: Path, rows: Sequence[Row], title: str) -> None:
         axis.set_title(f"{row.ability} ({row.metric})")
         axis.set_xlabel("number of edits")
         axis.set_xscale("log")
+        counts = sorted({point[0] for points in (row.curve or {}).values() for point in points})
+        shown = counts if len(counts) <= 8 else [c for c in counts if c in _ROUND_COUNTS or c == counts[-1]]
+        axis.set_xticks(shown, [str(count) for count in shown])  # the counts themselves, not 2 x 10^0
+        axis.minorticks_off()
     axes.flat[0].legend(fontsize=7)
     figure.suptitle(title)
     figure.tight_layout()
