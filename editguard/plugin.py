@@ -482,15 +482,15 @@ def backend_lines(rows: list[Row]) -> list[str]:
     models were scored by different backends: outcomes the two disagree on would count as the edit's."""
     from editguard.baselines import BACKEND_WORDS
 
-    pairs = {tuple(row.backends) for row in rows if all(row.backends)}
-    mixed = sorted(row.ability for row in rows if all(row.backends) and row.backends[0] != row.backends[1])
+    scored = [row for row in rows if all(row.backends)]
+    mixed = sorted((row for row in scored if row.backends[0] != row.backends[1]), key=lambda row: row.ability)
     lines = []
-    if any(edited != "hf" for _, edited in pairs):
+    if any(row.backends[1] != "hf" for row in scored):
         lines.append("scored: through the engine (--editguard-backend)")
     if mixed:
-        baseline, edited = next(tuple(row.backends) for row in rows if row.ability == mixed[0])
+        baseline, edited = mixed[0].backends
         lines.append(
-            f"warning: the baselines of {', '.join(mixed)} were scored {BACKEND_WORDS[baseline]} and the edited model "
+            f"warning: the baselines of {', '.join(row.ability for row in mixed)} were scored {BACKEND_WORDS[baseline]} and the edited model "
             f"{BACKEND_WORDS[edited]}, so an example the two backends score differently counts as a change the edit made; "
             "record the baselines with the same --editguard-backend (--editguard-update-baselines) to compare like with like"
         )
