@@ -173,6 +173,21 @@ def test_a_shared_prefix_encoded_once_gives_the_same_scores(tiny: Any, items: li
         assert abs(shuffled[position] - reference[index]) < 1e-4
 
 
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(texts, texts), min_size=1, max_size=8), examples, st.sampled_from(BATCH_SIZES), st.booleans())
+def test_one_continuation_contexts_in_one_pass_score_as_if_alone(
+    tiny: Any, texts_after: list, items: list, size: int, few_shot: bool
+) -> None:
+    """A context with a single continuation (a text's perplexity, the channel form) runs context and continuation
+    as one row; mixed in one call with multi-choice contexts, behind a shared prefix or not, each scores as alone."""
+    opening = DEMONSTRATIONS if few_shot else ""
+    alone = [LoglikelihoodRequest(opening + context, " " + text) for context, text in texts_after]
+    requests = alone + _choice_requests([(opening + context, choices) for context, choices in items])
+    scores = Evaluator(tiny.model, tiny.tokenizer, max_batch=size).loglikelihood(requests)
+    for request, score in zip(requests, scores):
+        assert abs(score - _reference(tiny.model, tiny.tokenizer, request)) < 1e-4
+
+
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(texts, min_size=1, max_size=10), st.sampled_from(BATCH_SIZES))
 def test_a_shared_prefix_encoded_once_gives_the_same_generations(tiny: Any, prompts: list[str], size: int) -> None:
