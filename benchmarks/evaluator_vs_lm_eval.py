@@ -17,10 +17,11 @@ tools' raw log-likelihoods divided by the same token counts) or the stripped gen
 
 Runs of the two tools are interleaved and repeated; medians are reported.  "Model time" is the
 scoring call alone; "process" is the whole subprocess (interpreter start, imports, model load,
-scoring): what a CI job pays.  The FLOP floor is 2 x non-embedding parameters x tokens that must be
-processed (each context once, the prefix all contexts share once, plus continuation tokens after the
-first, plus generated tokens),
-divided by a measured fp32 matmul rate on the device.  Peak memory is the process's resident set on a
+scoring): what a CI job pays.  The FLOP floor is 2 x (non-embedding parameters x tokens that must be
+processed + head parameters x positions whose prediction is read), divided by a measured fp32 matmul
+rate on the device: tokens are each distinct context once, the prefix all contexts share once, the
+continuation tokens after the first and the generated tokens; reads are one per continuation or
+generated token (``floor_work``).  Attention's own arithmetic is left out, so the floor is a floor.  Peak memory is the process's resident set on a
 CPU and the peak of allocated GPU memory on CUDA.  Nothing here runs in CI.
 """
 
@@ -63,7 +64,7 @@ def prepare(abilities: list[str], limit: int | None, data: dict[str, str], out: 
             rows = [_choice_row(e, loaded.tokenizer, chat) for e in examples]
         else:
             rows = [{"id": f"{e.id}/{number}", "prompt": render_prompt(prompt, loaded.tokenizer, chat)} for e in examples for number, prompt in enumerate(e.prompts)]
-        channel = any(len(row.get("contexts", ())) > 1 for row in rows)
+        channel = is_channel(rows)
         data_file = out / f"{ability}.jsonl"
         data_file.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
         (out / f"editguard_{ability}.yaml").write_text(_task_yaml(ability, task, data_file, channel), encoding="utf-8")
@@ -85,6 +86,11 @@ def _choice_row(example: Any, tokenizer: Any, chat: bool) -> dict[str, Any]:
         "prompt": pairs[0][0], "choices": [continuation for _, continuation in pairs],  # one context, several answers
         "contexts": [context for context, _ in pairs], "continuation": pairs[0][1],  # the channel form
     }  # fmt: skip
+
+
+def is_channel(rows: list[dict[str, Any]]) -> bool:
+    """Rows in the channel form (one context per answer, one text after them), not answer choices after one context."""
+    return any(len(set(row.get("contexts", ()))) > 1 for row in rows)
 
 
 def _task_yaml(ability: str, task: Any, data_file: Path, channel: bool = False) -> str:
@@ -229,26 +235,35 @@ def matmul_rate(threads: int, device: str) -> float:
     return best
 
 
-def floor_tokens(spec: dict[str, Any], tokenizer: Any, generated: int) -> int:
-    """Tokens that must pass through the model: each prompt once, its part shared by every prompt (few-shot
-    demonstrations) only once, continuation tokens after the first, and the generated tokens."""
+def floor_work(spec: dict[str, Any], tokenizer: Any, generated: int) -> tuple[int, int]:
+    """(tokens that must pass through the model's body, positions where its vocabulary head must be read).
+
+    Tokens: each distinct context once (an example's answer choices share theirs; the channel form has one per
+    answer), the part every context shares (few-shot demonstrations) only once, continuation tokens after the
+    first, and the generated tokens.  Reads: one per continuation token (the position that predicts it) and one
+    per generated token; the head's log-softmax needs every vocabulary entry there."""
     from editguard.evaluator import shared_prefix_length
 
     rows = _read_rows(spec["data"])
-    texts = [context for row in rows for context in (row["contexts"] if "pairs" in row else [row["prompt"]])]
+    texts = [context for row in rows for context in (dict.fromkeys(row["contexts"]) if "pairs" in row else [row["prompt"]])]
     prompts = [tokenizer(text, add_special_tokens=spec.get("add_special_tokens", True))["input_ids"] for text in texts]
     tokens = sum(map(len, prompts)) - (len(prompts) - 1) * shared_prefix_length(prompts)
+    reads = generated
     for row in rows:
-        tokens += sum(length - 1 for length in row["lengths"])
-    return tokens + generated
+        tokens += sum(length - 1 for length in row.get("lengths", ()))
+        reads += sum(row.get("lengths", ()))
+    return tokens + generated, reads
 
 
-def non_embedding_parameters(cache_dir: Path) -> tuple[int, Any]:
+def parameter_counts(cache_dir: Path) -> tuple[int, int, Any]:
+    """(non-embedding parameters, parameters of the vocabulary head, tokenizer); SmolLM2 ties the head to the
+    input embedding, so the head is not among the non-embedding parameters."""
     from editguard.models import load_model
 
     loaded = load_model("smollm2", device="cpu", cache_dir=cache_dir)
     embedding = loaded.model.get_input_embeddings().weight.numel()
-    return sum(p.numel() for p in loaded.model.parameters()) - embedding, loaded.tokenizer
+    head = loaded.model.get_output_embeddings().weight.numel()
+    return sum(p.numel() for p in loaded.model.parameters()) - embedding, head, loaded.tokenizer
 
 
 def agreement(a: dict[str, Any], b: dict[str, Any]) -> float:
@@ -295,10 +310,10 @@ def report(facts: dict[str, Any], runs: dict[str, dict[str, list[dict[str, Any]]
     import torch
 
     rate = matmul_rate(args.threads, args.device)
-    parameters, tokenizer = non_embedding_parameters(args.cache_dir)
+    parameters, head, tokenizer = parameter_counts(args.cache_dir)
     where = f"CPU {platform.processor() or platform.machine()}, {args.threads} threads" if args.device == "cpu" else torch.cuda.get_device_name()
     print(f"\nSmolLM2-135M-Instruct fp32, {where}, torch {torch.__version__}, "
-          f"matmul {rate:.0f} GFLOP/s, {parameters / 1e6:.1f} M non-embedding parameters; medians of {args.repeats} runs\n")  # fmt: skip
+          f"matmul {rate:.0f} GFLOP/s, {parameters / 1e6:.1f} M non-embedding parameters, head {head / 1e6:.1f} M; medians of {args.repeats} runs\n")  # fmt: skip
     print("| ability | kind | n | tool | model time s | process s | examples/s (process) | peak MB | agreement |")
     print("|---|---|---|---|---|---|---|---|---|")
     summary = []
@@ -313,8 +328,8 @@ def report(facts: dict[str, Any], runs: dict[str, dict[str, list[dict[str, Any]]
             print(f"| {ability} | {spec['kind']} | {spec['n']} | {tool}{marker} | {_median(measured, 'model_time'):.1f} | "
                   f"{_median(measured, 'process_time'):.1f} | {spec['n'] / _median(measured, 'process_time'):.2f} | "
                   f"{max(r['peak_mb'] for r in measured):.0f} | {agreement(ours[0]['predictions'], measured[0]['predictions']):.1%} |")  # fmt: skip
-        tokens = floor_tokens(spec, tokenizer, ours[0]["generated_tokens"])
-        floor = 2 * parameters * tokens / (rate * 1e9)
+        tokens, reads = floor_work(spec, tokenizer, ours[0]["generated_tokens"])
+        floor = 2 * (parameters * tokens + head * reads) / (rate * 1e9)
         summary.append((ability, best, by_tool, floor, tokens))
     print("\n| ability | process speed-up vs lm-eval best | model-time speed-up | model time / FLOP floor | floor s (tokens) | peak memory ratio | agreement with lm-eval best |")
     print("|---|---|---|---|---|---|---|")
