@@ -519,7 +519,7 @@ class Evaluator:
             middle = len(batch) // 2
             return self._with_backoff(run, batch[:middle]) + self._with_backoff(run, batch[middle:])
 
-    def _progress(self, batches: Iterator[list[Item]], total: int, what: str, size: Callable[[list[Item]], int]) -> Iterator[list[Item]]:
+    def _progress(self, batches: Iterator[Item], total: int, what: str, size: Callable[[Item], int]) -> Iterator[Item]:
         """Yield the batches, with the run's progress bar when enabled (``editguard.progress``: on a terminal,
         for passes longer than a few seconds)."""
         if not self.progress:

@@ -38,7 +38,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-LOCALITY_FORMAT = 1  # of the kept answers (_Remembered)
+LOCALITY_FORMAT = 2  # of the kept answers (_Remembered); 2: stored by the output cache
 ANSWER_TOKENS = 3  # greedy tokens of the base's answer checked: enough for a short answer, few enough to stay about the fact
 TOP_K = 5  # each of them must stay among the edited model's TOP_K next tokens (a near tie may swap the first two)
 
@@ -142,25 +142,17 @@ class _Remembered:
 
     Keyed as the output cache keys scores: the model's fingerprint (the base's weights, plus the edit's delta), its
     numerics (dtype, device kind, torch and transformers versions) and what is kept (the answer's length).  ``save``
-    merges this run's new entries under a lock and writes atomically; a damaged file is a miss.
+    merges this run's new entries through the output cache (under a lock, written atomically); a damaged file is a
+    miss.
     """
 
     def __init__(self, root: Path | None, material: dict[str, Any], *, read: bool = True):
         from editguard.outputs import OutputCache
 
         self.material = {"locality": LOCALITY_FORMAT, **material}
-        self.path = None if root is None else root / "outputs" / f"locality.{OutputCache.key(self.material)}.json"
-        self.entries: dict[str, Any] = self._load() if read else {}
+        self.cache = OutputCache(root, read=read, name="locality")
+        self.entries: dict[str, Any] = self.cache.entries(self.material)
         self.new: dict[str, Any] = {}
-
-    def _load(self) -> dict[str, Any]:
-        if self.path is None or not self.path.is_file():
-            return {}
-        try:
-            entries = json.loads(self.path.read_text(encoding="utf-8"))["entries"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return {}
-        return entries if isinstance(entries, dict) else {}
 
     def get(self, prompt: str) -> Any:
         return self.entries.get(prompt)
@@ -169,16 +161,7 @@ class _Remembered:
         self.entries[prompt] = self.new[prompt] = value
 
     def save(self) -> None:
-        from editguard.atomic import compute_once, write_json
-
-        path, new = self.path, dict(self.new)
-        if path is None or not new:
-            return
-
-        def merge() -> None:
-            write_json(path, {"material": self.material, "entries": {**self._load(), **new}}, durable=False, indent=None, sort_keys=True)
-
-        compute_once(path, is_done=lambda: all(self._load().get(key) == value for key, value in new.items()), compute=merge, read=lambda: None)
+        self.cache.store_entries(self.material, self.new)
         self.new.clear()
 
 

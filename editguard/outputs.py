@@ -27,11 +27,16 @@ CACHE_FORMAT = 1
 
 
 class OutputCache:
-    """Per-example results under ``<cache>/outputs/``; ``root=None`` disables reading and writing."""
+    """Per-example entries under ``<cache>/outputs/``; ``root=None`` disables reading and writing.
 
-    def __init__(self, root: Path | None, *, read: bool = True):
+    ``load`` / ``store`` hold ``ExampleResult``s; ``entries`` / ``store_entries`` hold any JSON value per key, for
+    results that are not scores (the locality property's answers).  ``name`` opens the file name (default: the
+    material's ability)."""
+
+    def __init__(self, root: Path | None, *, read: bool = True, name: str | None = None):
         self.root = root
         self.read = read
+        self.name = name
 
     @staticmethod
     def key(material: Mapping[str, Any]) -> str:
@@ -40,37 +45,44 @@ class OutputCache:
     def path(self, material: Mapping[str, Any]) -> Path | None:
         if self.root is None:
             return None
-        return self.root / "outputs" / f"{material.get('ability', 'results')}.{self.key(material)}.json"
+        return self.root / "outputs" / f"{self.name or material.get('ability', 'results')}.{self.key(material)}.json"
 
     def load(self, material: Mapping[str, Any]) -> dict[str, ExampleResult]:
         """The cached results for this key (empty when missing, disabled, or unreadable)."""
+        try:
+            return {key: ExampleResult.from_json(value) for key, value in self.entries(material).items()}
+        except (ValueError, KeyError, TypeError):
+            return {}  # a damaged entry is a miss; it is rewritten when stored
+
+    def store(self, material: Mapping[str, Any], results: Mapping[str, ExampleResult]) -> None:
+        """Merge ``results`` into the entry (under a lock, written atomically); nothing to do when it holds them."""
+        self.store_entries(material, {key: result.as_json() for key, result in results.items()})
+
+    def entries(self, material: Mapping[str, Any]) -> dict[str, Any]:
+        """The entry's values by key, as stored (empty when missing, disabled, or unreadable)."""
         path = self.path(material)
         if path is None or not self.read or not path.is_file():
             return {}
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            return {key: ExampleResult.from_json(value) for key, value in record["results"].items()}
+            stored = json.loads(path.read_text(encoding="utf-8"))["results"]
         except (OSError, ValueError, KeyError, TypeError):
-            return {}  # a damaged entry is a miss; it is rewritten below
+            return {}
+        return stored if isinstance(stored, dict) else {}
 
-    def store(self, material: Mapping[str, Any], results: Mapping[str, ExampleResult]) -> None:
-        """Merge ``results`` into the entry (under a lock, written atomically); nothing to do when it holds them."""
+    def store_entries(self, material: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+        """Merge JSON ``values`` into the entry (under a lock, written atomically); nothing to do when it holds them."""
         path = self.path(material)
-        if path is None or not results:
+        if path is None or not values:
             return
-        stored = OutputCache(self.root)  # reads even under --editguard-rescore: the merge keeps every result
-        compute_once(
-            path,
-            is_done=lambda: _holds(stored.load(material), results),
-            compute=lambda: stored._merge(path, material, results),
-            read=lambda: None,
-        )
+        stored = OutputCache(self.root, name=self.name)  # reads even under --editguard-rescore: the merge keeps every entry
 
-    def _merge(self, path: Path, material: Mapping[str, Any], results: Mapping[str, ExampleResult]) -> None:
-        merged = {**self.load(material), **results}
-        record = {"material": dict(material), "results": {key: merged[key].as_json() for key in sorted(merged)}}
-        write_json(path, record, durable=False, indent=None, sort_keys=True, default=str)
+        def merge() -> None:
+            merged = {**stored.entries(material), **values}
+            record = {"material": dict(material), "results": {key: merged[key] for key in sorted(merged)}}
+            write_json(path, record, durable=False, indent=None, sort_keys=True, default=str)
+
+        compute_once(path, is_done=lambda: _holds(stored.entries(material), values), compute=merge, read=lambda: None)
 
 
-def _holds(cached: Mapping[str, ExampleResult], results: Mapping[str, ExampleResult]) -> bool:
-    return all(key in cached and cached[key].as_json() == result.as_json() for key, result in results.items())
+def _holds(cached: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
+    return all(key in cached and cached[key] == value for key, value in values.items())
