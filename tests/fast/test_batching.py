@@ -1,10 +1,13 @@
-"""How the evaluator cuts log-likelihood work into batches (``Evaluator._least_padded``), without a model."""
+"""How the evaluator cuts log-likelihood work into batches (``Evaluator._least_padded``) and the vocabulary head's
+reads into groups (``_head_groups``), without a model."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from editguard import evaluator as evaluator_module
 from editguard.evaluator import PASS_COST, Evaluator
 
 
@@ -42,3 +45,17 @@ def test_a_long_tail_of_short_items_gets_its_own_batch() -> None:
     items = [100] * 4 + [10] * 30  # filling up would pad 30 short rows to 100 tokens
     batches = list(_evaluator(4096, 64)._least_padded(items, lambda width: width, lambda width: 0))
     assert [len(batch) for batch in batches] == [4, 30]
+
+
+@given(st.lists(st.integers(1, 40), max_size=60), st.integers(1, 64))
+def test_head_groups_keep_every_read_once_in_order_and_within_the_positions(lengths: list[int], limit: int) -> None:
+    """The vocabulary head's groups (``_head_groups``): consecutive reads, at most ``limit`` positions, except a
+    read longer than the limit, which goes alone."""
+    reads = [(index, (0,) * length) for index, length in enumerate(lengths)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluator_module, "HEAD_POSITIONS", limit)
+        groups = list(evaluator_module._head_groups(reads))
+    assert [read for group in groups for read in group] == reads
+    for group in groups:
+        assert group
+        assert len(group) == 1 or sum(len(tokens) for _, tokens in group) <= limit

@@ -281,3 +281,18 @@ def test_embedded_default_generations_equal_generate_on_the_probe_sets(smollm2: 
     ]  # fmt: skip
     own = Evaluator(smollm2.model, smollm2.tokenizer).generate(requests)
     assert own == Evaluator(smollm2.model, smollm2.tokenizer, own_decoding=False).generate(requests)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(requests, st.lists(st.tuples(texts, texts), max_size=4), st.sampled_from([1, 3, 512]))
+def test_the_head_over_many_rows_scores_each_as_alone(
+    tiny: Any, monkeypatch: pytest.MonkeyPatch, pairs: list, texts_after: list, positions: int
+) -> None:
+    """The vocabulary head runs over several rows' read positions at once (``HEAD_POSITIONS`` per call); one
+    position per call, a few, or the default, each request scores as it does alone."""
+    monkeypatch.setattr("editguard.evaluator.HEAD_POSITIONS", positions)
+    batch = [LoglikelihoodRequest(context, continuation) for context, continuation in pairs]
+    batch += [LoglikelihoodRequest(context, " " + text) for context, text in texts_after]  # one pass, many positions
+    scores = Evaluator(tiny.model, tiny.tokenizer).loglikelihood(batch)
+    for request, score in zip(batch, scores):
+        assert abs(score - _reference(tiny.model, tiny.tokenizer, request)) < 1e-4
