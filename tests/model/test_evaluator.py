@@ -296,3 +296,40 @@ def test_the_head_over_many_rows_scores_each_as_alone(
     scores = Evaluator(tiny.model, tiny.tokenizer).loglikelihood(batch)
     for request, score in zip(batch, scores):
         assert abs(score - _reference(tiny.model, tiny.tokenizer, request)) < 1e-4
+
+
+@pytest.fixture(scope="module")
+def tiny_grouped(tiny: Any) -> Any:
+    """A seeded 4-layer Llama whose 4 query heads read 2 key/value heads (grouped-query attention, as SmolLM2's 9
+    read 3), on the tiny GPT-2's tokenizer."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.for_model(
+        "llama", hidden_size=64, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128,
+        vocab_size=len(tiny.tokenizer), attn_implementation="sdpa",
+    )  # fmt: skip
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return AutoModelForCausalLM.from_config(config).eval()
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(requests, st.lists(st.tuples(texts, st.integers(1, 12), stops), min_size=1, max_size=8), st.sampled_from(BATCH_SIZES), st.booleans())
+def test_grouped_query_attention_read_in_place_changes_no_score_or_output(
+    tiny: Any, tiny_grouped: Any, pairs: list, items: list, size: int, few_shot: bool
+) -> None:
+    """On a grouped-query model the evaluator's passes read shared key/value heads in place (``_grouped_sdpa``):
+    scores equal the plain forward pass's, outputs ``model.generate``'s (transformers' own attention, which copies
+    the heads), and the model's attention implementation is left as it was."""
+    from editguard.evaluator import GenerationRequest
+
+    evaluator = Evaluator(tiny_grouped, tiny.tokenizer, max_batch=size)
+    assert evaluator._shares_kv_heads and not Evaluator(tiny.model, tiny.tokenizer)._shares_kv_heads
+    batch = [LoglikelihoodRequest(context, continuation) for context, continuation in pairs]
+    for request, score in zip(batch, evaluator.loglikelihood(batch)):
+        assert abs(score - _reference(tiny_grouped, tiny.tokenizer, request)) < 1e-4
+    prompts = [GenerationRequest((DEMONSTRATIONS if few_shot else "") + prompt, limit, stop) for prompt, limit, stop in items]
+    own = evaluator.generate(prompts)
+    assert own == Evaluator(tiny_grouped, tiny.tokenizer, max_batch=size, own_decoding=False).generate(prompts)
+    assert tiny_grouped.config._attn_implementation == "sdpa"
