@@ -45,9 +45,18 @@ def test_a_server_that_dies_is_could_not_check_and_no_baseline(tmp_path: Path, c
     assert not alive(int((tmp_path / "pid").read_text()))
 
 
+def _as_from_a_terminal() -> None:
+    """In the child before it runs editguard: Ctrl-C's signal at its default, as a shell starts a command.  A child
+    inherits an ignored SIGINT, and Python then installs no KeyboardInterrupt handler: after some earlier test in the
+    same xdist worker the run ignored the signal and this test hung until its timeout (the whole suite, twice)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_server_editguard_started(tmp_path: Path, cache_dir: Path) -> None:
     command, env = _setup(tmp_path, cache_dir, "hang")
-    run = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_as_from_a_terminal
+    )
     pidfile = tmp_path / "pid"
     deadline = time.monotonic() + 240
     while not pidfile.is_file() or not pidfile.read_text():
