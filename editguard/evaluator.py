@@ -327,11 +327,11 @@ class Evaluator:
             yield
             return
         config = self.model.config
-        config._attn_implementation = GROUPED_SDPA
+        previous, config._attn_implementation = config._attn_implementation, GROUPED_SDPA
         try:
             yield
         finally:
-            config._attn_implementation = "sdpa"
+            config._attn_implementation = previous
 
     @functools.cached_property
     def _shares_kv_heads(self) -> bool:
