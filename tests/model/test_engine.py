@@ -94,10 +94,10 @@ def test_a_served_model_that_is_not_the_one_it_stands_for_is_refused(engine: Any
     assert not (tmp_path / "baselines").exists()
 
 
-def _gate(cwd: Path, cache_dir: Path, *args: str) -> dict[str, Any]:
+def _gate(cwd: Path, cache_dir: Path, *args: str, abilities: str = "nli,sentiment,open_qa", tolerance: str = "0.2") -> dict[str, Any]:
     env = {key: value for key, value in os.environ.items() if key not in ("CI", "PYTEST_ADDOPTS") and not key.startswith("PYTEST_XDIST")}
     command = [str(Path(sys.executable).parent / "editguard"), "-p", "no:cacheprovider", "--editguard-device", "cpu",
-               "--editguard-abilities", "nli,sentiment,open_qa", "--editguard-limit", "24", "--editguard-tolerance", "0.2",
+               "--editguard-abilities", abilities, "--editguard-limit", "24", "--editguard-tolerance", tolerance,
                "--editguard-cache-dir", str(cache_dir), "--editguard-report", "report.json", *args]  # fmt: skip
     result = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
     assert result.returncode in (0, 1), result.stdout[-4000:]
@@ -108,6 +108,7 @@ def test_the_gate_through_vllm_gives_the_in_process_verdicts(smollm2: Any, cache
     """``--editguard-backend vllm`` end to end: editguard starts the server, records, gates, and stops it."""
     if not ENGINE_PYTHON.is_file():
         pytest.skip(ABSENT)
+    before = _vllm_servers()  # this module's own server (the ``engine`` fixture) may be running
     verdicts = {}
     for backend in ("hf", "vllm"):
         folder = tmp_path / backend
@@ -117,5 +118,31 @@ def test_the_gate_through_vllm_gives_the_in_process_verdicts(smollm2: Any, cache
         verdicts[backend] = {ability: row["verdict"] for ability, row in _gate(folder, cache_dir, *options).items()}
     print(f"\nverdicts in process {verdicts['hf']}, through vLLM {verdicts['vllm']}")
     assert verdicts["vllm"] == verdicts["hf"]
-    left = subprocess.run(["pgrep", "-f", "vllm.entrypoints.openai.api_server"], capture_output=True, text=True).stdout.split()
-    assert not left, f"vLLM servers left running: {left}"
+    left = _vllm_servers() - before
+    assert not left, f"vLLM servers the gate started are left running: {sorted(left)}"
+
+
+def _vllm_servers() -> set[str]:
+    return set(subprocess.run(["pgrep", "-f", "vllm.entrypoints.openai.api_server"], capture_output=True, text=True).stdout.split())
+
+
+def test_an_edit_count_curve_through_vllm_catches_the_damage_the_in_process_gate_catches(smollm2: Any, cache_dir: Path, tmp_path: Path) -> None:
+    """Several adapters on one server: each count of the damaging counterfactual curve is its own LoRA adapter,
+    and every point of the curve (score and verdict) is the in-process gate's; the third edit fails both."""
+    if not ENGINE_PYTHON.is_file():
+        pytest.skip(ABSENT)
+    curve = ("--editguard-edits", "counterfact-damage", "--editguard-edit-limit", "3", "--editguard-edit-counts", "1,2,3")
+    rows = {}
+    for backend in ("hf", "vllm"):
+        folder = tmp_path / backend
+        folder.mkdir()
+        options = ("--editguard-backend", backend, "--editguard-engine-python", str(ENGINE_PYTHON)) if backend == "vllm" else ()
+        _gate(folder, cache_dir, *options, "--editguard-update-baselines", abilities="sentiment,canary", tolerance="0.05")
+        rows[backend] = _gate(folder, cache_dir, *options, *curve, abilities="sentiment,canary", tolerance="0.05")
+    for ability in ("sentiment", "canary"):
+        (hf,), (vllm,) = rows["hf"][ability]["curve"].values(), rows["vllm"][ability]["curve"].values()
+        print(f"\n{ability}: in process {hf}, through vLLM {vllm}")
+        assert [(count, verdict) for count, _, verdict in vllm] == [(count, verdict) for count, _, verdict in hf]
+        assert [count for count, _, _ in vllm] == [1, 2, 3] and vllm[-1][2] == "fail"
+        close = {"rel": 1e-3} if ability == "canary" else {"abs": 0}  # the canary: log-probabilities within float rounding
+        assert [score for _, score, _ in vllm] == pytest.approx([score for _, score, _ in hf], **close)
