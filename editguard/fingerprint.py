@@ -25,7 +25,7 @@ def fingerprint(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:DIGEST_CHARS]
 
 
-def fingerprint_chunks(chunks: Iterable[bytes | str]) -> str:
+def fingerprint_chunks(chunks: Iterable[bytes | memoryview | str]) -> str:
     """Digest of a sequence of byte or text chunks, each length-prefixed so boundaries count."""
     digest = hashlib.sha256()
     for chunk in chunks:

@@ -35,7 +35,7 @@ class WeightDelta:
     def fingerprint(self) -> str:
         from editguard.models import tensor_bytes
 
-        chunks: list[bytes | str] = []
+        chunks: list[bytes | memoryview | str] = []
         for name in sorted(self.tensors):
             tensor = self.tensors[name]
             chunks += [f"{name}|{tensor.dtype}|{tuple(tensor.shape)}", tensor_bytes(tensor)]
