@@ -7,6 +7,7 @@ plain dicts in the test report's ``user_properties``.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -279,6 +280,7 @@ def _better(metric: str) -> float:
     return -1.0 if metric in METRICS and not METRICS[metric].higher_is_better else 1.0
 
 
+TITLE_CHARS_PER_INCH = 12  # characters of a 10-point title per inch of figure, so that a long title wraps, not cut
 _ROUND_COUNTS = frozenset({1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000})
 
 
@@ -311,7 +313,7 @@ def draw_curves(path: Path, rows: Sequence[Row], title: str) -> None:
         axis.set_xticks(shown, [str(count) for count in shown])  # the counts themselves, not 2 x 10^0
         axis.minorticks_off()
     axes.flat[0].legend(fontsize=7)
-    figure.suptitle(title)
+    figure.suptitle(textwrap.fill(title, width=TITLE_CHARS_PER_INCH * 4 * columns), fontsize=10)  # a one-panel figure is 4 inches wide
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)

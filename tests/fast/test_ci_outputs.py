@@ -11,7 +11,7 @@ import yaml
 
 from editguard import progress
 from editguard.errors import COULD_NOT_CHECK as COULD_NOT_CHECK_STATUS
-from editguard.report import COULD_NOT_CHECK, Row, junit_properties
+from editguard.report import COULD_NOT_CHECK, Row, draw_curves, junit_properties
 from editguard.settings import OPTIONS
 from editguard.summary import STEP_SUMMARY, Run, markdown, problems_of, run_verdict, write_markdown
 from editguard.webreport import html_report
@@ -168,3 +168,24 @@ def test_the_report_options_are_also_read_from_pyproject(name: str, tmp_path: Pa
 
     settings = build_settings({}, {name: "out/file"}, {}, rootdir=tmp_path)
     assert getattr(settings, name) == tmp_path / "out" / "file"
+
+
+@pytest.mark.parametrize("panels", [1, 5])
+def test_a_long_curve_title_wraps_inside_the_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, panels: int) -> None:
+    """The curve's title names the method, the edit set and the cache key: wider than one panel, it wraps."""
+    import matplotlib.pyplot as plt
+
+    close, figures = plt.close, []
+    monkeypatch.setattr(plt, "close", figures.append)
+    title = "smollm2: 20 ROME edits (sequential) from zsre-20 (cache key 1e04acdfcc4640af), reused from the edit cache (not recomputed)"
+    curve = {"plain": [[1, 4.36, "pass"], [20, 4.48, "fail"]]}
+    rows = [Row(f"ability{i}", "", "fail", baseline=4.36, tolerance=0.05, metric="log_perplexity", curve=curve) for i in range(panels)]
+    draw_curves(tmp_path / "curve.png", rows, title)
+    (figure,) = figures
+    try:
+        (shown,) = [text for text in figure.texts if text.get_text()]
+        box = shown.get_window_extent(figure.canvas.get_renderer())
+        assert figure.bbox.x0 <= box.x0 and box.x1 <= figure.bbox.x1, (box, figure.bbox)
+        assert shown.get_text().replace("\n", " ") == title
+    finally:
+        close(figure)
