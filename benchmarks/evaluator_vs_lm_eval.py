@@ -19,8 +19,8 @@ Runs of the two tools are interleaved and repeated; medians are reported.  "Mode
 scoring call alone; "process" is the whole subprocess (interpreter start, imports, model load,
 scoring): what a CI job pays.  The FLOP floor is 2 x (non-embedding parameters x tokens that must be
 processed + head parameters x positions whose prediction is read), divided by a measured fp32 matmul
-rate on the device: tokens are each distinct context once, the prefix all contexts share once, the
-continuation tokens after the first and the generated tokens; reads are one per continuation or
+rate on the device: tokens are each distinct prefix of the contexts once (shared demonstrations once per
+template), the continuation tokens after the first and the generated tokens; reads are one per continuation or
 generated token (``floor_work``).  Attention's own arithmetic is left out, so the floor is a floor.  Peak memory is the process's resident set on a
 CPU and the peak of allocated GPU memory on CUDA.  Nothing here runs in CI.
 """
@@ -238,21 +238,31 @@ def matmul_rate(threads: int, device: str) -> float:
 def floor_work(spec: dict[str, Any], tokenizer: Any, generated: int) -> tuple[int, int]:
     """(tokens that must pass through the model's body, positions where its vocabulary head must be read).
 
-    Tokens: each distinct context once (an example's answer choices share theirs; the channel form has one per
-    answer), the part every context shares (few-shot demonstrations) only once, continuation tokens after the
-    first, and the generated tokens.  Reads: one per continuation token (the position that predicts it) and one
-    per generated token; the head's log-softmax needs every vocabulary entry there."""
-    from editguard.evaluator import shared_prefix_length
-
+    Tokens: each distinct prefix of the contexts once (an example's answer choices share their context, the
+    channel form has one per answer; few-shot demonstrations, all prompts' or one template's, are one prefix), continuation
+    tokens after the first, and the generated tokens.  Reads: one per continuation token (the position that
+    predicts it) and one per generated token; the head's log-softmax needs every vocabulary entry there."""
     rows = _read_rows(spec["data"])
     texts = [context for row in rows for context in (dict.fromkeys(row["contexts"]) if "pairs" in row else [row["prompt"]])]
-    prompts = [tokenizer(text, add_special_tokens=spec.get("add_special_tokens", True))["input_ids"] for text in texts]
-    tokens = sum(map(len, prompts)) - (len(prompts) - 1) * shared_prefix_length(prompts)
+    prompts = sorted(tuple(tokenizer(text, add_special_tokens=spec.get("add_special_tokens", True))["input_ids"]) for text in texts)
+    tokens = distinct_prefixes(prompts)
     reads = generated
     for row in rows:
         tokens += sum(length - 1 for length in row.get("lengths", ()))
         reads += sum(row.get("lengths", ()))
     return tokens + generated, reads
+
+
+def distinct_prefixes(rows: list[tuple[int, ...]]) -> int:
+    """How many distinct token prefixes the rows have (the nodes of their trie): a causal model must compute each
+    position once per distinct prefix ending there, and no more.  ``rows`` sorted, so that each row shares its
+    longest common prefix with a neighbour."""
+    count, previous = 0, ()
+    for row in rows:
+        common = next((position for position, (a, b) in enumerate(zip(row, previous)) if a != b), min(len(row), len(previous)))
+        count += len(row) - common
+        previous = row
+    return count
 
 
 def parameter_counts(cache_dir: Path) -> tuple[int, int, Any]:

@@ -56,9 +56,9 @@ from typing import Any, TypeVar
 from editguard.models import input_device
 from editguard.progress import reporter
 
-EVALUATOR_VERSION = 7  # part of the output-cache key: bump when scores could change (3: shared prefixes, 4: batch cuts,
+EVALUATOR_VERSION = 8  # part of the output-cache key: bump when scores could change (3: shared prefixes, 4: batch cuts,
 # 5: a context with one continuation scored in one pass, 6: the vocabulary head over many rows' positions at once,
-# 7: grouped key/value heads read in place by attention)
+# 7: grouped key/value heads read in place by attention, 8: a prefix per cluster of prompts)
 CPU_TOKEN_BUDGET = 4096  # tokens per forward pass on a CPU: larger batches only add padding cost
 CUDA_TOKEN_BUDGET = 65536  # a start; halved on out-of-memory
 DEFAULT_MAX_BATCH = 64
@@ -68,6 +68,7 @@ GENERATION_BUDGET_FACTOR = 2
 PASS_COST = 1 / 32  # one forward pass costs about this share of the token budget in padded tokens (batch cuts)
 HEAD_POSITIONS = 512  # positions per call of the vocabulary head when scoring (a 49k vocabulary: 100 MB of logits)
 MIN_SHARED_PREFIX = 16  # tokens: a shorter common prefix saves less than its own forward pass costs
+MIN_CLUSTER_ROWS = 8  # prompts behind a prefix of their own (prefix_clusters): fewer fill too little of a batch
 
 Item = TypeVar("Item")
 
@@ -133,6 +134,33 @@ def shared_prefix_length(rows: Sequence[Sequence[int]]) -> int:
     return max(length, 0)
 
 
+def prefix_clusters(rows: Sequence[Sequence[int]]) -> list[list[int]]:
+    """The indices of ``rows`` in clusters, each sharing a longer prefix than all rows share; one cluster if none pays.
+
+    Few-shot prompts of several templates share little across templates and much within one: ner asks once per
+    entity type, and its demonstrations differ by the type's label from the first line on, so its 640 prompts
+    share 21 tokens and each type's 160 share 45 to 48.  Rows split by the token that follows their common prefix
+    when every part keeps at least ``MIN_CLUSTER_ROWS`` rows (each cluster fills its own batches) and extends the
+    common prefix by at least ``MIN_SHARED_PREFIX`` tokens (each cluster encodes its own prefix); each part then
+    splits again by the same rule.  Clusters come in the order of that token, rows in their given order, so the
+    clusters do not depend on the order of the rows."""
+    everything = list(range(len(rows)))
+    if len(rows) < 2 * MIN_CLUSTER_ROWS:
+        return [everything]
+    shared = shared_prefix_length(rows)
+    parts: dict[int, list[int]] = {}
+    for index, row in enumerate(rows):
+        parts.setdefault(row[shared], []).append(index)
+    if len(parts) < 2 or min(map(len, parts.values())) < MIN_CLUSTER_ROWS:
+        return [everything]
+    if any(shared_prefix_length([rows[index] for index in part]) < shared + MIN_SHARED_PREFIX for part in parts.values()):
+        return [everything]
+    clusters = []
+    for _, part in sorted(parts.items()):
+        clusters += [[part[index] for index in cluster] for cluster in prefix_clusters([rows[index] for index in part])]
+    return clusters
+
+
 def default_token_budget(device: str) -> int:
     return CUDA_TOKEN_BUDGET if str(device).startswith("cuda") else CPU_TOKEN_BUDGET
 
@@ -168,21 +196,32 @@ class Evaluator:
     def loglikelihood_with_lengths(self, requests: Sequence[LoglikelihoodRequest]) -> list[tuple[float, int]]:
         """(sum of log-probabilities, number of continuation tokens) per request, in request order."""
         contexts = self._contexts(requests)
-        prefix = self._prefix([c.tokens for c in contexts])
-        shared = len(prefix)
-        alone = [c for c in contexts if len(c.continuations) == 1]  # a text's perplexity, a channel-form pair
-        grouped = [c for c in contexts if len(c.continuations) > 1]  # answer choices after one context
-        joined = functools.partial(self._score_joined, prefix=prefix)
-        split = functools.partial(self._score_contexts, prefix=prefix)
-        plan = itertools.chain(
-            ((joined, batch) for batch in self._least_padded(alone, lambda c: _joined_width(c) - shared, _first)),
-            ((split, batch) for batch in self._least_padded(grouped, lambda c: len(c.tokens) - shared, _first)),
+        plan = itertools.chain.from_iterable(
+            self._loglikelihood_plan(cluster, prefix) for cluster, prefix in self._clustered(contexts, lambda context: context.tokens)
         )
         scores = [(0.0, 0)] * len(requests)
         for run, batch in self._progress(plan, len(requests), "log-likelihood", lambda step: _requests_in(step[1])):
             for index, total, length in self._with_backoff(run, batch):
                 scores[index] = (total, length)
         return scores
+
+    def _loglikelihood_plan(self, contexts: list[_Context], prefix: _Prefix) -> Iterator[tuple[Callable[..., Any], list[_Context]]]:
+        """(run, batch) for every batch of contexts that share ``prefix``: single continuations joined to their
+        context in one row, answer choices scored on their context's cache."""
+        shared = len(prefix)
+        alone = [c for c in contexts if len(c.continuations) == 1]  # a text's perplexity, a channel-form pair
+        grouped = [c for c in contexts if len(c.continuations) > 1]  # answer choices after one context
+        joined = functools.partial(self._score_joined, prefix=prefix)
+        split = functools.partial(self._score_contexts, prefix=prefix)
+        yield from ((joined, batch) for batch in self._least_padded(alone, lambda c: _joined_width(c) - shared, _first))
+        yield from ((split, batch) for batch in self._least_padded(grouped, lambda c: len(c.tokens) - shared, _first))
+
+    def _clustered(self, items: list[Item], tokens: Callable[[Item], tuple[int, ...]]) -> Iterator[tuple[list[Item], _Prefix]]:
+        """The items in their prefix clusters (``prefix_clusters``), each with its shared prefix, encoded when reached."""
+        rows = [tokens(item) for item in items]
+        clusters = prefix_clusters(rows) if self.share_prefix else [list(range(len(items)))]
+        for cluster in clusters:
+            yield [items[index] for index in cluster], self._prefix([rows[index] for index in cluster])
 
     def _prefix(self, rows: Sequence[tuple[int, ...]]) -> _Prefix:
         """The prefix all ``rows`` share, encoded once; ``NO_PREFIX`` when too short to pay or switched off."""
@@ -381,15 +420,22 @@ class Evaluator:
             tokens = self.tokenizer(request.prompt, add_special_tokens=request.add_special_tokens)["input_ids"]
             groups.setdefault((request.max_new_tokens, request.stop), []).append(_Prompt(index, tuple(tokens)))
         for (max_new_tokens, stop), members in sorted(groups.items()):
-            prefix = self._prefix([member.tokens for member in members])
-            run = functools.partial(self._generate_batch, max_new_tokens=max_new_tokens, stop=stop, prefix=prefix)
-            width = functools.partial(_prompt_width, extra=max_new_tokens - len(prefix))
-            batches = self._batches(members, width, _prompt_index, budget=self.token_budget * GENERATION_BUDGET_FACTOR)
-            for batch in self._progress(batches, len(members), "generation", len):
+            plan = self._generation_plan(members, max_new_tokens, stop)
+            for run, batch in self._progress(plan, len(members), "generation", lambda step: len(step[1])):
                 texts = self._with_backoff(run, batch)
                 for item, text in zip(batch, texts):
                     outputs[item.index] = _cut(text, stop)
         return outputs
+
+    def _generation_plan(
+        self, members: list[_Prompt], max_new_tokens: int, stop: tuple[str, ...]
+    ) -> Iterator[tuple[Callable[..., list[str]], list[_Prompt]]]:
+        """(run, batch) for every batch: each prefix cluster's prompts batched behind its own shared prefix."""
+        for cluster, prefix in self._clustered(members, lambda member: member.tokens):
+            run = functools.partial(self._generate_batch, max_new_tokens=max_new_tokens, stop=stop, prefix=prefix)
+            width = functools.partial(_prompt_width, extra=max_new_tokens - len(prefix))
+            for batch in self._batches(cluster, width, _prompt_index, budget=self.token_budget * GENERATION_BUDGET_FACTOR):
+                yield run, batch
 
     def _generate_batch(self, batch: list[_Prompt], max_new_tokens: int, stop: tuple[str, ...], prefix: _Prefix = NO_PREFIX) -> list[str]:
         """Greedy outputs of one batch.  Rows are the shared prefix (cached), then each prompt's own tokens

@@ -70,3 +70,11 @@ def test_the_floor_counts_a_prefix_every_prompt_shares_once_and_generated_tokens
     tokens, reads = bench.floor_work(_spec(tmp_path, rows), Words(), generated=7)
     assert tokens == (4 + 5 - 3) + 7
     assert reads == 7
+
+
+def test_the_floor_counts_each_templates_demonstrations_once(bench: ModuleType, tmp_path: Path) -> None:
+    """ner's prompts part after their first line (one template per entity type): each distinct prefix counts once."""
+    rows = [{"prompt": f"demo {kind} k1 k2 {tail}"} for kind in ("people", "places") for tail in ("one", "two three")]
+    tokens, _ = bench.floor_work(_spec(tmp_path, rows), Words(), generated=0)
+    assert tokens == 1 + 2 * (3 + 1 + 2)  # "demo"; per template "KIND k1 k2", then each prompt's own tokens
+    assert bench.distinct_prefixes(sorted([(1, 2), (1, 2), (1, 3), (4,)])) == 2 + 1 + 1  # a repeated row adds nothing

@@ -199,6 +199,29 @@ def test_a_shared_prefix_encoded_once_gives_the_same_generations(tiny: Any, prom
     assert shared == alone
 
 
+def _two_templates(prompts: list[str]) -> list[str]:
+    """Each prompt under two few-shot templates that part after their first line, as ner's entity types do."""
+    blocks = [f"Answer with one word.\nKind: {kind}\n" + DEMONSTRATIONS.replace("->", f"({kind}) ->") for kind in ("people", "places")]
+    return [block + prompt for block in blocks for prompt in prompts]
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(texts, min_size=8, max_size=12), st.sampled_from(BATCH_SIZES), st.sampled_from([" yes", " no it is not"]))
+def test_prefix_clusters_score_and_generate_as_if_alone(tiny: Any, prompts: list[str], size: int, answer: str) -> None:
+    """Prompts of two templates: each template's demonstrations encoded once for its own prompts, with the scores
+    and the outputs of every prompt run alone."""
+    from editguard.evaluator import GenerationRequest, prefix_clusters
+
+    full = _two_templates(prompts)
+    assert len(prefix_clusters([tiny.tokenizer(prompt)["input_ids"] for prompt in full])) == 2  # the clustered path is under test
+    scored = Evaluator(tiny.model, tiny.tokenizer, max_batch=size).loglikelihood([LoglikelihoodRequest(p, answer) for p in full])
+    for prompt, score in zip(full, scored):
+        assert abs(score - _reference(tiny.model, tiny.tokenizer, LoglikelihoodRequest(prompt, answer))) < 1e-4
+    requests = [GenerationRequest(prompt, 5, ("\n", ".")) for prompt in full]
+    clustered = Evaluator(tiny.model, tiny.tokenizer, max_batch=size).generate(requests)
+    assert clustered == Evaluator(tiny.model, tiny.tokenizer, share_prefix=False).generate(requests)
+
+
 @pytest.mark.parametrize("ability", ["nli", "ner"])  # two demonstrations each: log-likelihood; generation
 def test_embedded_default_few_shot_outcomes_equal_the_unshared_ones(smollm2: Any, ability: str) -> None:
     """The probe sets' demonstrations encoded once: the same outcomes (and outputs) as encoding them per example."""
