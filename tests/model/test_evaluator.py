@@ -255,6 +255,33 @@ def test_own_decoding_makes_what_generate_makes(tiny: Any, items: list, size: in
     assert own == reference
 
 
+few_words = st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" ".join)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(few_words, min_size=2, max_size=8), st.lists(few_words, min_size=2, max_size=8), st.booleans())
+def test_prompts_encoded_in_chunks_of_like_width_decode_as_one_batch(tiny: Any, short: list, long: list, few_shot: bool) -> None:
+    """Short and long prompts in one generation batch: encoded in chunks of like width, their caches merged, every
+    output equals model.generate's."""
+    from editguard.evaluator import GenerationRequest
+
+    opening = DEMONSTRATIONS if few_shot else ""
+    prompts = [opening + text for text in short] + [opening + " ".join([text] * 24) for text in long]
+    requests = [GenerationRequest(prompt, 6, (".",)) for prompt in prompts]
+    chunked = Evaluator(tiny.model, tiny.tokenizer, token_budget=1024, max_batch=32)  # one batch, cut where padding costs
+    chunks: list[int] = []  # per batch: how many chunks its prompts were encoded in
+    original = chunked._least_padded
+
+    def counting(*args: Any) -> Any:
+        cut = list(original(*args))
+        chunks.append(len(cut))
+        return iter(cut)
+
+    chunked._least_padded = counting  # type: ignore[method-assign]
+    assert chunked.generate(requests) == Evaluator(tiny.model, tiny.tokenizer, own_decoding=False).generate(requests)
+    assert max(chunks) > 1  # the merged path is the one under test
+
+
 def test_finished_rows_leave_the_batch(tiny: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch whose rows stop at different steps runs its later steps on the rows still decoding."""
     from editguard.evaluator import GenerationRequest
