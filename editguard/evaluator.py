@@ -486,7 +486,6 @@ class Evaluator:
         on the batch a row is in, as the batch-size tests check), up to the point where ``_cut`` cuts the text.
         The host reads the new tokens once per step, for the stop check."""
         import torch
-        from transformers import DynamicCache
 
         if max_new_tokens < 1:
             return [[] for _ in range(input_ids.shape[0])]

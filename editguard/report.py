@@ -313,7 +313,7 @@ def draw_curves(path: Path, rows: Sequence[Row], title: str) -> None:
         axis.set_xticks(shown, [str(count) for count in shown])  # the counts themselves, not 2 x 10^0
         axis.minorticks_off()
     axes.flat[0].legend(fontsize=7)
-    figure.suptitle(textwrap.fill(title, width=TITLE_CHARS_PER_INCH * 4 * columns), fontsize=10)  # a one-panel figure is 4 inches wide
+    figure.suptitle(textwrap.fill(title, width=int(TITLE_CHARS_PER_INCH * figure.get_figwidth())), fontsize=10)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
