@@ -297,6 +297,64 @@ def test_finished_rows_leave_the_batch(tiny: Any, monkeypatch: pytest.MonkeyPatc
     assert rows[0] == 7 and rows[-1] == 1 and len(rows) == 30  # the first step decodes all 7 rows, the rest the long one
 
 
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(WORDS), st.booleans()), min_size=4, max_size=12), st.sampled_from([2, 4]), st.booleans())
+def test_later_prompts_join_the_rows_still_decoding(tiny: Any, items: list, size: int, few_shot: bool) -> None:
+    """More prompts than one batch holds, some finishing at their first token and some running to the limit: the
+    next prompts are encoded as rows finish and decode beside the rows still running (their caches joined, the
+    masked columns that all rows share dropped later), and every output equals ``model.generate``'s."""
+    from unittest import mock
+
+    from editguard.evaluator import GenerationRequest, _Rows
+
+    # The tiny model says "cht" right after "the <word> was" and echoes the last word after the demonstrations:
+    # those rows finish at their first token, "a river <word>" and "<word> river" run to the limit.
+    opening, quick, slow, stop = (DEMONSTRATIONS, "{} yes", "{} river", " yes") if few_shot else ("", "the {} was", "a river {}", "cht")
+    prompts = [quick.format("film"), slow.format("film")] * size + [(quick if fast else slow).format(word) for word, fast in items]
+    requests = [GenerationRequest(opening + prompt, 12, (stop,)) for prompt in prompts]
+    joins, trims = [], []
+    joined, select = _Rows.joined, _Rows.select
+
+    def counting_join(rows: Any, other: Any, shared: int) -> Any:
+        joins.append((len(rows.prompts), len(other.prompts)))
+        return joined(rows, other, shared)
+
+    def counting_select(rows: Any, slots: list[int], shared: int) -> Any:
+        kept = select(rows, slots, shared)
+        trims.append(rows.attention.shape[1] - kept.attention.shape[1])
+        return kept
+
+    evaluator = Evaluator(tiny.model, tiny.tokenizer, max_batch=size)
+    with mock.patch.object(_Rows, "joined", counting_join), mock.patch.object(_Rows, "select", counting_select):
+        outputs = evaluator.generate(requests)
+    assert outputs == Evaluator(tiny.model, tiny.tokenizer, max_batch=size, own_decoding=False).generate(requests)
+    assert joins and any(trims)  # the paths under test: rows joined, shared masked columns dropped
+
+
+def test_out_of_memory_while_decoding_halves_the_batch_and_finishes_every_row(tiny: Any) -> None:
+    """An out-of-memory error in a decoding step (CUDA's, raised here on a CPU): the budget and row cap are halved,
+    the rows that had not finished start again, and every output is still ``model.generate``'s."""
+    import torch
+    from unittest import mock
+
+    from editguard.evaluator import GenerationRequest, _Rows
+
+    requests = [GenerationRequest(text, 8, (".",)) for text in ["the film was", "a river flows north and", "Paris is", "yes no"] * 3]
+    step, raised = _Rows.step, []
+
+    def failing_once(rows: Any, evaluator: Any) -> None:
+        if not raised and len(rows.prompts) > 2:
+            raised.append(len(rows.prompts))
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        step(rows, evaluator)
+
+    evaluator = Evaluator(tiny.model, tiny.tokenizer, max_batch=8)
+    with mock.patch.object(_Rows, "step", failing_once):
+        outputs = evaluator.generate(requests)
+    assert raised and evaluator.max_batch < 8
+    assert outputs == Evaluator(tiny.model, tiny.tokenizer, own_decoding=False).generate(requests)
+
+
 def test_a_generation_config_beyond_greedy_argmax_is_left_to_generate(tiny: Any) -> None:
     """A repetition penalty in the model's generation config is honoured: decoding falls back to generate()."""
     import copy
