@@ -588,7 +588,7 @@ class Evaluator:
         """Greedy decoding of a cluster's prompts as one stream of rows; yields the rows that finish, with their tokens.
 
         A row is finished at an end-of-sequence token, at its first stop string, or at ``max_new_tokens``.  Rows
-        are admitted longest first, as many as the token budget and the row cap allow (``_room``); finished rows
+        are admitted longest first, as many as the token budget and the row cap allow (``_free_rows``); finished rows
         leave, and once a quarter of the room is free (``REFILL_SHARE``) the next prompts are encoded and join the
         rows still decoding.  Batch after batch, each batch's last long answers decoded a few rows at a time
         (reasoning: 285 steps for 160 prompts, 132 of them on seven rows or fewer, each step reading every weight
@@ -596,50 +596,51 @@ class Evaluator:
         ``generate`` makes (the same forward pass, positions and argmax; a row's keys, values and logits do not
         depend on the rows beside it or on the masked columns between its prefix and its own tokens, as the
         batch-size tests check).  The host reads the new tokens once per step, for the stop check.  On CUDA an
-        out-of-memory error halves the budget and starts the unfinished rows again."""
+        out-of-memory error (in a prompt pass or a decoding step) halves the token budget and the row cap and
+        starts every row that has not finished again."""
         import torch
 
         if max_new_tokens < 1:
             yield [(prompt, []) for prompt in prompts]
             return
         shared = len(prefix)
-        waiting = sorted(prompts, key=lambda prompt: (-len(prompt.tokens), prompt.index))  # as _batches orders them
+        done: set[int] = set()  # the prompts whose rows have finished (and been yielded), by index
+        waiting = _longest_first(prompts)  # as _batches orders them
         while waiting:
             rows: _Rows | None = None
             try:
                 while True:
                     kept = rows.unfinished() if rows else []
-                    free = self._free_rows(waiting[0], [rows.prompts[slot] for slot in kept] if rows else [], shared, max_new_tokens) if waiting else 0
+                    live = [rows.prompts[slot] for slot in kept] if rows else []
+                    free = self._free_rows(waiting[0], live, shared, max_new_tokens) if waiting else 0
                     if waiting and (not kept or free >= max(1, (free + len(kept)) // REFILL_SHARE)):
                         admitted, waiting = waiting[:free], waiting[free:]
                         new = self._admitted(admitted, prefix)
                         finished = new.record(max_new_tokens, stop, self)
                         rows = new if rows is None or not kept else rows.select(kept, shared).joined(new, shared)
-                        if finished:
-                            yield finished
                     elif rows is None or not kept:
                         break
-                    elif len(kept) < len(rows.prompts) and _worth_compacting(len(rows.prompts), len(kept), rows.steps_left(kept, max_new_tokens)):
-                        rows = rows.select(kept, shared)
-                    if rows.unfinished():
+                    else:
+                        if len(kept) < len(rows.prompts) and _worth_compacting(len(rows.prompts), len(kept), rows.steps_left(kept, max_new_tokens)):
+                            rows = rows.select(kept, shared)
                         rows.step(self)
                         finished = rows.record(max_new_tokens, stop, self)
-                        if finished:
-                            yield finished
+                    if finished:
+                        done.update(prompt.index for prompt, _ in finished)
+                        yield finished
             except torch.OutOfMemoryError:
-                live = [rows.prompts[slot] for slot in rows.unfinished()] if rows else []
-                if len(live) <= 1:
+                if self.max_batch <= 1:
                     raise
                 torch.cuda.empty_cache()
                 self.token_budget = max(1, self.token_budget // 2)
-                self.max_batch = max(1, len(live) // 2)
-                waiting = sorted(waiting + live, key=lambda prompt: (-len(prompt.tokens), prompt.index))
+                self.max_batch //= 2
+                waiting = _longest_first([prompt for prompt in prompts if prompt.index not in done])
 
-    def _free_rows(self, following: _Prompt, live: list[_Prompt], shared: int, max_new_tokens: int) -> int:
-        """How many prompts may join the ``live`` rows, the next being ``following``: ``_batches``'s rule for the
+    def _free_rows(self, next_prompt: _Prompt, live: list[_Prompt], shared: int, max_new_tokens: int) -> int:
+        """How many prompts may join the ``live`` rows, the next being ``next_prompt``: ``_batches``'s rule for the
         whole batch (rows x (longest prompt after the prefix + new tokens) within the generation budget, at most
         ``max_batch`` rows), and at least one when nothing is live."""
-        own = max(len(prompt.tokens) for prompt in [following, *live]) - shared
+        own = max(len(prompt.tokens) for prompt in [next_prompt, *live]) - shared
         rows = min(self.max_batch, self.token_budget * GENERATION_BUDGET_FACTOR // (own + max_new_tokens))
         return max(rows - len(live), 0 if live else 1)
 
@@ -952,6 +953,10 @@ def _prompt_index(prompt: _Prompt) -> int:
 
 def _prompt_tokens(prompt: _Prompt) -> tuple[int, ...]:
     return prompt.tokens
+
+
+def _longest_first(prompts: list[_Prompt]) -> list[_Prompt]:
+    return sorted(prompts, key=lambda prompt: (-len(prompt.tokens), prompt.index))
 
 
 def _cut(text: str, stop: tuple[str, ...]) -> str:

@@ -328,30 +328,58 @@ def test_later_prompts_join_the_rows_still_decoding(tiny: Any, items: list, size
     with mock.patch.object(_Rows, "joined", counting_join), mock.patch.object(_Rows, "select", counting_select):
         outputs = evaluator.generate(requests)
     assert outputs == Evaluator(tiny.model, tiny.tokenizer, max_batch=size, own_decoding=False).generate(requests)
-    assert joins and any(trims)  # the paths under test: rows joined, shared masked columns dropped
+    assert joins  # the path under test: rows joined to rows still decoding
 
 
-def test_out_of_memory_while_decoding_halves_the_batch_and_finishes_every_row(tiny: Any) -> None:
-    """An out-of-memory error in a decoding step (CUDA's, raised here on a CPU): the budget and row cap are halved,
-    the rows that had not finished start again, and every output is still ``model.generate``'s."""
-    import torch
+def test_a_row_joined_late_drops_its_masked_columns_once_the_older_rows_finish(tiny: Any) -> None:
+    """After the demonstrations the tiny model says " river Fal Fal ..." after "film river" and " yes yes ..."
+    after "film yes".  With the stop string " Fal", two rows a batch and 12 tokens a row: "film river" finishes
+    at its second token, so the second "film yes" joins the first one step behind it (one masked column); when
+    the first finishes, the third joins ten steps behind the second, and that column is dropped (every row has
+    it); when the second finishes, the third's ten masked columns are dropped.  Every output equals
+    ``model.generate``'s."""
     from unittest import mock
 
     from editguard.evaluator import GenerationRequest, _Rows
 
+    requests = [GenerationRequest(DEMONSTRATIONS + prompt, 12, (" Fal",)) for prompt in ["film river", "film yes", "film yes", "film yes"]]
+    widths: list[tuple[int, int]] = []  # (columns before, after) of every selection of rows
+    select = _Rows.select
+
+    def recording(rows: Any, slots: list[int], shared: int) -> Any:
+        kept = select(rows, slots, shared)
+        widths.append((rows.attention.shape[1], kept.attention.shape[1]))
+        return kept
+
+    with mock.patch.object(_Rows, "select", recording):
+        outputs = Evaluator(tiny.model, tiny.tokenizer, max_batch=2).generate(requests)
+    assert outputs == Evaluator(tiny.model, tiny.tokenizer, own_decoding=False).generate(requests)
+    assert outputs[0] == " river" and all(output.startswith(" yes yes") for output in outputs[1:])
+    assert [before - after for before, after in widths] == [0, 1, 10]  # columns dropped at each selection
+
+
+@pytest.mark.parametrize("in_prompt_pass", [True, False], ids=["prompt-pass", "decoding-step"])
+def test_out_of_memory_while_generating_halves_the_batch_and_finishes_every_row(tiny: Any, in_prompt_pass: bool) -> None:
+    """An out-of-memory error (CUDA's, raised here on a CPU) in a prompt pass or a decoding step: the token budget
+    and the row cap are halved, every row that had not finished starts again, and every output is still
+    ``model.generate``'s."""
+    import torch
+
+    from editguard.evaluator import GenerationRequest
+
     requests = [GenerationRequest(text, 8, (".",)) for text in ["the film was", "a river flows north and", "Paris is", "yes no"] * 3]
-    step, raised = _Rows.step, []
-
-    def failing_once(rows: Any, evaluator: Any) -> None:
-        if not raised and len(rows.prompts) > 2:
-            raised.append(len(rows.prompts))
-            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        step(rows, evaluator)
-
     evaluator = Evaluator(tiny.model, tiny.tokenizer, max_batch=8)
-    with mock.patch.object(_Rows, "step", failing_once):
-        outputs = evaluator.generate(requests)
-    assert raised and evaluator.max_batch < 8
+    forward, raised = evaluator._forward, []
+
+    def failing_once(input_ids: Any, *args: Any, **kwargs: Any) -> Any:
+        if not raised and input_ids.shape[0] > 2 and (input_ids.shape[1] > 1) == in_prompt_pass:
+            raised.append(input_ids.shape[0])
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return forward(input_ids, *args, **kwargs)
+
+    evaluator._forward = failing_once  # type: ignore[method-assign]
+    outputs = evaluator.generate(requests)
+    assert raised and evaluator.max_batch == 4 and evaluator.token_budget == Evaluator(tiny.model, tiny.tokenizer).token_budget // 2
     assert outputs == Evaluator(tiny.model, tiny.tokenizer, own_decoding=False).generate(requests)
 
 
