@@ -617,7 +617,11 @@ class Evaluator:
                         admitted, waiting = waiting[:free], waiting[free:]
                         new = self._admitted(admitted, prefix)
                         finished = new.record(max_new_tokens, stop, self)
-                        rows = new if rows is None or not kept else rows.select(kept, shared).joined(new, shared)
+                        if rows is not None and kept:
+                            rows = rows.select(kept, shared)  # the old rows' cache is let go here, before the join
+                            new = rows.joined(new, shared)
+                        rows = new
+                        del new  # the admitted rows' own cache is let go once joined, not at the next admission
                     elif rows is None or not kept:
                         break
                     else:
