@@ -185,21 +185,16 @@ class _Rows:
     def select(self, slots: list[int], shared: int) -> _Rows:
         """The given rows alone, without the masked columns after the prefix that all of them have."""
         import torch
-        from transformers import DynamicCache
 
         index = torch.tensor(slots, device=self.attention.device)
         attention = self.attention[index]
         pads = int((attention[:, shared:] == 0).sum(dim=1).min())  # every row's pads sit right after the prefix
         if pads:
             attention = torch.cat([attention[:, :shared], attention[:, shared + pads :]], dim=1)
-        layers = []
-        for keys, values in _legacy(self.cache):
-            rows = index.to(keys.device)
-            layers.append((_without_columns(keys.index_select(0, rows), shared, pads), _without_columns(values.index_select(0, rows), shared, pads)))
+        cache = _select_rows(self.cache, index, shared, pads)
         return _Rows(
             [self.prompts[slot] for slot in slots], self.following[index.to(self.following.device)], attention,
-            self.last[index.to(self.last.device)], DynamicCache.from_legacy_cache(tuple(layers)),
-            [self.made[slot] for slot in slots], [self.done[slot] for slot in slots],
+            self.last[index.to(self.last.device)], cache, [self.made[slot] for slot in slots], [self.done[slot] for slot in slots],
         )  # fmt: skip
 
     def joined(self, other: _Rows, shared: int) -> _Rows:
@@ -650,12 +645,12 @@ class Evaluator:
 
     def _admitted(self, prompts: list[_Prompt], prefix: _Prefix) -> _Rows:
         """New rows: the prompts encoded (``_encode_prompts``), each with its first greedy token, none recorded yet."""
-        input_ids, attention = self._prompt_rows(prompts, prefix)
-        positions = attention.cumsum(-1) - 1
-        positions.masked_fill_(attention == 0, 1)  # as generate() does: pads' own positions are never read
         import torch
         from transformers import DynamicCache
 
+        input_ids, attention = self._prompt_rows(prompts, prefix)
+        positions = attention.cumsum(-1) - 1
+        positions.masked_fill_(attention == 0, 1)  # as generate() does: pads' own positions are never read
         following, layers, order = self._encode_prompts(input_ids, attention, positions, prefix)
         slots = torch.tensor(order, device=attention.device)
         return _Rows([prompts[row] for row in order], following, attention[slots], positions[slots, -1], DynamicCache.from_legacy_cache(layers))
@@ -896,15 +891,16 @@ def _widened(layer: tuple[Any, Any], shared: int, columns: int) -> tuple[Any, An
     return widened[0], widened[1]
 
 
-def _select_rows(cache: Any, rows: Any) -> Any:
-    """A new key/value cache holding the given batch rows of ``cache`` (the original is left as it was)."""
+def _select_rows(cache: Any, rows: Any, shared: int = 0, columns: int = 0) -> Any:
+    """A new key/value cache holding the given batch rows of ``cache`` (the original is left as it was), without
+    the ``columns`` positions after the first ``shared`` (``_without_columns``)."""
     from transformers import DynamicCache
 
     device_rows: dict[Any, Any] = {}
     layers = []
     for keys, values in _legacy(cache):
         index = device_rows.setdefault(keys.device, rows.to(keys.device))
-        layers.append((keys.index_select(0, index), values.index_select(0, index)))
+        layers.append(tuple(_without_columns(states.index_select(0, index), shared, columns) for states in (keys, values)))
     return DynamicCache.from_legacy_cache(tuple(layers))
 
 
