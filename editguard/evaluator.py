@@ -197,21 +197,21 @@ class _Rows:
             self.last[index.to(self.last.device)], cache, [self.made[slot] for slot in slots], [self.done[slot] for slot in slots],
         )  # fmt: skip
 
-    def joined(self, other: _Rows, shared: int) -> _Rows:
-        """These rows and ``other``'s in one batch, the narrower ones widened by masked columns after the prefix."""
+    @staticmethod
+    def stacked(parts: list[_Rows], shared: int) -> _Rows:
+        """The parts' rows in one batch, in order, the narrower parts widened by masked columns after the prefix
+        (``_stacked``: each part's cache copied once, the chunks of an admission and the rows still decoding alike)."""
+        if len(parts) == 1:
+            return parts[0]
         import torch
         from transformers import DynamicCache
 
-        width = max(self.attention.shape[1], other.attention.shape[1])
-        parts = [(rows, width - rows.attention.shape[1]) for rows in (self, other)]
-        attention = torch.cat([_widened_mask(rows.attention, shared, columns) for rows, columns in parts])
-        layers: list[Any] = []
-        for mine, theirs in zip(_legacy(self.cache), _legacy(other.cache)):
-            (my_keys, my_values), (their_keys, their_values) = (_widened(layer, shared, columns) for layer, (_, columns) in zip((mine, theirs), parts))
-            layers.append((torch.cat([my_keys, their_keys]), torch.cat([my_values, their_values])))
+        width = max(part.attention.shape[1] for part in parts)
         return _Rows(
-            self.prompts + other.prompts, torch.cat([self.following, other.following]), attention,
-            torch.cat([self.last, other.last]), DynamicCache.from_legacy_cache(tuple(layers)), self.made + other.made, self.done + other.done,
+            [prompt for part in parts for prompt in part.prompts], torch.cat([part.following for part in parts]),
+            torch.cat([_widened_mask(part.attention, shared, width - part.attention.shape[1]) for part in parts]),
+            torch.cat([part.last for part in parts]), DynamicCache.from_legacy_cache(_stacked([_legacy(part.cache) for part in parts], shared)),
+            [made for part in parts for made in part.made], [done for part in parts for done in part.done],
         )  # fmt: skip
 
 
@@ -610,13 +610,13 @@ class Evaluator:
                     free = self._free_rows(waiting[0], live, shared, max_new_tokens) if waiting else 0
                     if waiting and (not kept or free >= max(1, (free + len(kept)) // REFILL_SHARE)):
                         admitted, waiting = waiting[:free], waiting[free:]
-                        new = self._admitted(admitted, prefix)
-                        finished = new.record(max_new_tokens, stop, self)
+                        parts = self._admitted(admitted, prefix)
+                        finished = [row for part in parts for row in part.record(max_new_tokens, stop, self)]
                         if rows is not None and kept:
-                            rows = rows.select(kept, shared)  # the old rows' cache is let go here, before the join
-                            new = rows.joined(new, shared)
-                        rows = new
-                        del new  # the admitted rows' own cache is let go once joined, not at the next admission
+                            parts.insert(0, rows.select(kept, shared))
+                        rows = None  # the old rows' cache (finished rows included) is let go before the join
+                        rows = _Rows.stacked(parts, shared)
+                        del parts  # the parts' own caches are let go once joined, not at the next admission
                     elif rows is None or not kept:
                         break
                     else:
@@ -643,52 +643,35 @@ class Evaluator:
         rows = min(self.max_batch, self.token_budget * GENERATION_BUDGET_FACTOR // (own + max_new_tokens))
         return max(rows - len(live), 0 if live else 1)
 
-    def _admitted(self, prompts: list[_Prompt], prefix: _Prefix) -> _Rows:
-        """New rows: the prompts encoded (``_encode_prompts``), each with its first greedy token, none recorded yet."""
+    def _admitted(self, prompts: list[_Prompt], prefix: _Prefix) -> list[_Rows]:
+        """New rows, the prompts encoded in chunks of like width, each row with its first greedy token (not yet recorded):
+        one part per chunk, for ``_Rows.stacked``.
+
+        Chunks of like width (``_least_padded``): a batch padded to its longest prompt spent 17-18% of ner's and
+        open_qa's prompt passes on pads.  Each chunk's rows are laid out as ``_prompt_rows`` lays out a batch of
+        them alone (the prefix, then each row's own tokens left-padded); a row's keys, values and next token depend
+        on its own tokens and positions, not on how much padding its chunk had."""
         import torch
         from transformers import DynamicCache
 
         input_ids, attention = self._prompt_rows(prompts, prefix)
         positions = attention.cumsum(-1) - 1
         positions.masked_fill_(attention == 0, 1)  # as generate() does: pads' own positions are never read
-        following, layers, order = self._encode_prompts(input_ids, attention, positions, prefix)
-        slots = torch.tensor(order, device=attention.device)
-        return _Rows([prompts[row] for row in order], following, attention[slots], positions[slots, -1], DynamicCache.from_legacy_cache(layers))
-
-    def _encode_prompts(self, input_ids: Any, attention: Any, positions: Any, prefix: _Prefix) -> tuple[Any, Layers, list[int]]:
-        """The prompt pass of a generation batch: (each row's first new token, the key/value cache per layer, the rows
-        in the order of both).
-
-        Rows are encoded in chunks of like width (``_least_padded``): a batch padded to its longest prompt spent
-        17-18% of ner's and open_qa's prompt passes on pads.  Each chunk's cache is then left-padded back to the
-        batch's width (masked zero columns after the prefix, where the narrower rows had pads anyway), so decoding
-        runs the whole batch as before.  A row's keys, values and next token depend on its own tokens and positions,
-        not on how much padding its chunk had."""
-        import torch
-        from transformers import DynamicCache
-
         shared, width = len(prefix), input_ids.shape[1]
         own = attention[:, shared:].sum(dim=1).tolist()  # each row's prompt tokens after the prefix
-        chunks = list(self._least_padded(list(range(len(own))), lambda row: own[row], lambda row: row))
-        tokens, caches = [], []
-        for chunk in chunks:
+        parts = []
+        for chunk in self._least_padded(list(range(len(prompts))), lambda row: own[row], lambda row: row):
             narrow = max(own[row] for row in chunk)
             index, start = torch.tensor(chunk, device=input_ids.device), width - narrow
+            mask = torch.cat([attention[index, :shared], attention[index, start:]], dim=1)  # (chunk, shared + narrow)
             # A cache object from the start: some models (GPT-2) return the legacy tuples when given none.
             past = prefix.cache(len(chunk)) if shared else DynamicCache()
             states, cache = self._forward(
-                input_ids[index, start:], torch.cat([attention[index, :shared], attention[index, start:]], dim=1),
-                past=past, use_cache=True, position_ids=positions[index, start:],
+                input_ids[index, start:], mask, past=past, use_cache=True, position_ids=positions[index, start:],
                 cache_position=torch.arange(shared, shared + narrow, device=input_ids.device),
             )  # fmt: skip
-            tokens.append(self._next_tokens(states))
-            caches.append([_widened(layer, shared, start - shared) for layer in _legacy(cache)])
-        if len(caches) == 1:
-            return tokens[0], tuple(caches[0]), chunks[0]
-        layers = tuple(
-            (torch.cat([chunk[layer][0] for chunk in caches]), torch.cat([chunk[layer][1] for chunk in caches])) for layer in range(len(caches[0]))
-        )  # fmt: skip
-        return torch.cat(tokens), layers, [row for chunk in chunks for row in chunk]
+            parts.append(_Rows([prompts[row] for row in chunk], self._next_tokens(states), mask, positions[index, -1], cache))
+        return parts
 
     def _next_tokens(self, states: Any) -> Any:
         """The greedy choice after each row's last position (argmax of float32 logits, as generate() takes it)."""
@@ -878,17 +861,26 @@ def _legacy(cache: Any) -> tuple[tuple[Any, Any], ...]:
     return tuple((keys, values) for keys, values in legacy)
 
 
-def _widened(layer: tuple[Any, Any], shared: int, columns: int) -> tuple[Any, Any]:
-    """One layer's (keys, values) with ``columns`` zero positions inserted after the first ``shared`` (masked pads)."""
-    if not columns:
-        return layer
-    import torch
-
-    widened = []
-    for states in layer:  # (rows, heads, length, head_dim)
-        pads = states.new_zeros(states.shape[0], states.shape[1], columns, states.shape[3])
-        widened.append(torch.cat([states[:, :, :shared], pads, states[:, :, shared:]], dim=2))
-    return widened[0], widened[1]
+def _stacked(parts: list[Layers], shared: int) -> Layers:
+    """The parts' caches in one, rows in order, per layer: a part narrower than the widest gets zero columns after its
+    first ``shared`` positions (masked pads).  Each part is written once into the joined tensor, not widened first."""
+    width = max(part[0][0].shape[2] for part in parts)
+    layers = []
+    for layer in zip(*parts):  # one layer of every part
+        joined = []
+        for which in (0, 1):  # keys, values: (rows, heads, length, head_dim)
+            states = [pair[which] for pair in layer]
+            out = states[0].new_empty(sum(part.shape[0] for part in states), states[0].shape[1], width, states[0].shape[3])
+            start = 0
+            for part in states:
+                block, columns = out[start : start + part.shape[0]], width - part.shape[2]
+                block[:, :, :shared] = part[:, :, :shared]
+                block[:, :, shared : shared + columns] = 0  # never attended to, but 0 x NaN would still be NaN
+                block[:, :, shared + columns :] = part[:, :, shared:]
+                start += part.shape[0]
+            joined.append(out)
+        layers.append((joined[0], joined[1]))
+    return tuple(layers)
 
 
 def _select_rows(cache: Any, rows: Any, shared: int = 0, columns: int = 0) -> Any:

@@ -312,12 +312,14 @@ def test_later_prompts_join_the_rows_still_decoding(tiny: Any, items: list, size
     opening, quick, slow, stop = (DEMONSTRATIONS, "{} yes", "{} river", " yes") if few_shot else ("", "the {} was", "a river {}", "cht")
     prompts = [quick.format("film"), slow.format("film")] * size + [(quick if fast else slow).format(word) for word, fast in items]
     requests = [GenerationRequest(opening + prompt, 12, (stop,)) for prompt in prompts]
-    joins, trims = [], []
-    joined, select = _Rows.joined, _Rows.select
+    joins, trims, admitted = [], [], set()
+    stacked, select = _Rows.stacked, _Rows.select
 
-    def counting_join(rows: Any, other: Any, shared: int) -> Any:
-        joins.append((len(rows.prompts), len(other.prompts)))
-        return joined(rows, other, shared)
+    def counting_join(parts: list, shared: int) -> Any:
+        if admitted & {prompt.index for prompt in parts[0].prompts}:  # rows of an earlier admission, still decoding
+            joins.append([len(part.prompts) for part in parts])
+        admitted.update(prompt.index for part in parts for prompt in part.prompts)
+        return stacked(parts, shared)
 
     def counting_select(rows: Any, slots: list[int], shared: int) -> Any:
         kept = select(rows, slots, shared)
@@ -325,7 +327,7 @@ def test_later_prompts_join_the_rows_still_decoding(tiny: Any, items: list, size
         return kept
 
     evaluator = Evaluator(tiny.model, tiny.tokenizer, max_batch=size)
-    with mock.patch.object(_Rows, "joined", counting_join), mock.patch.object(_Rows, "select", counting_select):
+    with mock.patch.object(_Rows, "stacked", counting_join), mock.patch.object(_Rows, "select", counting_select):
         outputs = evaluator.generate(requests)
     assert outputs == Evaluator(tiny.model, tiny.tokenizer, max_batch=size, own_decoding=False).generate(requests)
     assert joins  # the path under test: rows joined to rows still decoding
