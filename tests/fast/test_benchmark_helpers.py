@@ -78,3 +78,13 @@ def test_the_floor_counts_each_templates_demonstrations_once(bench: ModuleType, 
     tokens, _ = bench.floor_work(_spec(tmp_path, rows), Words(), generated=0)
     assert tokens == 1 + 2 * (3 + 1 + 2)  # "demo"; per template "KIND k1 k2", then each prompt's own tokens
     assert bench.distinct_prefixes(sorted([(1, 2), (1, 2), (1, 3), (4,)])) == 2 + 1 + 1  # a repeated row adds nothing
+
+
+def test_per_repeat_speedups_take_lm_evals_best_batch_size_of_each_repeat(bench: ModuleType) -> None:
+    """The per-repeat column: each repeat's fastest lm-eval process over editguard's process of the same repeat."""
+    runs = {
+        "editguard": [{"process_time": 20.0}, {"process_time": 25.0}],
+        "lm-eval bs=8": [{"process_time": 70.0}, {"process_time": 60.0}],
+        "lm-eval bs=32": [{"process_time": 66.0}, {"process_time": 80.0}],
+    }
+    assert bench.repeat_speedups(runs) == pytest.approx([3.3, 2.4])
