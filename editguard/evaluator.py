@@ -39,8 +39,10 @@ Grouped-query attention (SmolLM2: 9 query heads on 3 key/value heads): on a CPU 
 ``_grouped_sdpa``, which lets SDPA read each shared key/value head in place where transformers, given a mask,
 copies it once per query head; the same outputs, and the model's attention setting is restored after each pass.
 
-Batch size: a token budget per forward pass (padding included) and a row cap.  The default budget
-suits the device (``default_token_budget``); on CUDA an out-of-memory error halves the budget and
+Batch size: a token budget per forward pass (padding included) and a row cap.  The defaults suit the
+device (``default_token_budget``, ``default_max_batch``): on a CPU 4,096 tokens and 64 rows; on CUDA the
+budget is what half the GPU's free memory holds for the model's activations and keys and values
+(``cuda_token_budget``) and the cap 512 rows.  On CUDA an out-of-memory error halves the budget and
 retries the batch, so an automatic size backs off to what fits.  Log-likelihood batches are cut where
 padding would cost more than another forward pass (``_least_padded``: sentiment's 12-24-token prompts
 padded 47% more tokens than they hold when each batch was filled up); generation batches are filled up,
@@ -64,8 +66,13 @@ EVALUATOR_VERSION = 10  # part of the output-cache key: bump when scores could c
 # 7: grouped key/value heads read in place by attention, 8: a prefix per cluster of prompts, 9: generation's prompt
 # pass in chunks of like width, 10: later prompts join the rows still decoding)
 CPU_TOKEN_BUDGET = 4096  # tokens per forward pass on a CPU: larger batches only add padding cost
-CUDA_TOKEN_BUDGET = 65536  # a start; halved on out-of-memory
-DEFAULT_MAX_BATCH = 64
+CUDA_TOKEN_BUDGET = 65536  # for a model whose config does not say its sizes (cuda_token_budget); halved on out-of-memory
+CUDA_TOKEN_BUDGET_RANGE = (1024, 262144)  # what cuda_token_budget may give
+CUDA_MEMORY_SHARE = 0.5  # of the GPU's free memory (weights loaded) that one pass and a generation stream may plan for
+DEFAULT_MAX_BATCH = 64  # rows per pass on a CPU
+# Rows per pass on CUDA: a GPU's decoding step is bound by reading the weights and launching kernels rather than by
+# its rows, so a stream of more rows takes fewer steps; the token budget, sized by memory, bounds the rest.
+CUDA_MAX_BATCH = 512
 # A generation batch may plan for this many times the token budget: its rows leave as they finish, so the widths
 # it reserves (prompt + every new token) are seldom all there (reasoning 1.27x, summarization 1.16x faster at 2).
 GENERATION_BUDGET_FACTOR = 2
@@ -253,8 +260,43 @@ def prefix_clusters(rows: Sequence[Sequence[int]]) -> list[list[int]]:
     return clusters
 
 
-def default_token_budget(device: str) -> int:
-    return CUDA_TOKEN_BUDGET if str(device).startswith("cuda") else CPU_TOKEN_BUDGET
+def default_token_budget(model: Any) -> int:
+    """Tokens per forward pass: ``CPU_TOKEN_BUDGET`` on a CPU; on CUDA what the GPU's free memory holds for this
+    model (``cuda_token_budget``)."""
+    device = input_device(model)
+    if device.type != "cuda":
+        return CPU_TOKEN_BUDGET
+    import torch
+
+    free, _ = torch.cuda.mem_get_info(device)
+    return cuda_token_budget(free, model.config, torch.finfo(model.dtype).bits // 8)
+
+
+def default_max_batch(model: Any) -> int:
+    return CUDA_MAX_BATCH if input_device(model).type == "cuda" else DEFAULT_MAX_BATCH
+
+
+def cuda_token_budget(free_bytes: int, config: Any, dtype_bytes: int) -> int:
+    """Tokens per forward pass that fit in ``CUDA_MEMORY_SHARE`` of ``free_bytes``, clamped to ``CUDA_TOKEN_BUDGET_RANGE``.
+
+    A token of a pass holds its activations at their widest (four of the MLP's intermediate vectors and four hidden
+    states alive at once), and, while generating, its keys and values in every layer for ``GENERATION_BUDGET_FACTOR``
+    times the budget; the vocabulary head's logits and log-probabilities (``HEAD_POSITIONS`` rows of float32) come
+    off first.  A config that does not give the sizes gets ``CUDA_TOKEN_BUDGET``.  An out-of-memory error still
+    halves whatever this gives."""
+    config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    sizes = [getattr(config, name, None) for name in ("hidden_size", "num_hidden_layers", "num_attention_heads")]
+    hidden, layers, heads = (value if isinstance(value, int) and value > 0 else 0 for value in sizes)
+    if not (hidden and layers and heads):
+        return CUDA_TOKEN_BUDGET
+    intermediate = getattr(config, "intermediate_size", None) or getattr(config, "n_inner", None) or 4 * hidden
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or hidden // heads
+    vocab = getattr(config, "vocab_size", None) or 0
+    per_token = dtype_bytes * (4 * intermediate + 4 * hidden) + GENERATION_BUDGET_FACTOR * 2 * layers * kv_heads * head_dim * dtype_bytes
+    usable = free_bytes * CUDA_MEMORY_SHARE - 2 * HEAD_POSITIONS * vocab * 4
+    low, high = CUDA_TOKEN_BUDGET_RANGE
+    return int(min(high, max(low, usable // per_token)))
 
 
 class Evaluator:
@@ -266,15 +308,15 @@ class Evaluator:
         tokenizer: Any,
         *,
         token_budget: int | None = None,
-        max_batch: int = DEFAULT_MAX_BATCH,
+        max_batch: int | None = None,
         progress: bool = False,
         share_prefix: bool = True,
         own_decoding: bool = True,
     ):
         self.model = model
         self.tokenizer = tokenizer
-        self.token_budget = token_budget or default_token_budget(input_device(model))
-        self.max_batch = max_batch
+        self.token_budget = token_budget or default_token_budget(model)
+        self.max_batch = max_batch or default_max_batch(model)
         self.progress = progress
         self.share_prefix = share_prefix
         self.own_decoding = own_decoding  # False: every generation through model.generate (the reference)

@@ -230,9 +230,9 @@ class Scoring:
         return {"version": EVALUATOR_VERSION, **numerics(self.base)}
 
     def evaluator(self, max_batch: int | None = None) -> Any:
-        from editguard.evaluator import DEFAULT_MAX_BATCH, Evaluator
+        from editguard.evaluator import Evaluator
 
-        batch = max_batch or self.settings.batch_size or DEFAULT_MAX_BATCH
+        batch = max_batch or self.settings.batch_size  # None: the device's default (default_max_batch)
         progress = self.progress and max_batch is None
         return Evaluator(self.base.model, self.base.tokenizer, max_batch=batch, progress=progress)
 

@@ -471,3 +471,21 @@ def test_grouped_query_attention_read_in_place_changes_no_score_or_output(
     own = evaluator.generate(prompts)
     assert own == Evaluator(tiny_grouped, tiny.tokenizer, max_batch=size, own_decoding=False).generate(prompts)
     assert tiny_grouped.config._attn_implementation == "sdpa"
+
+
+def test_on_cuda_the_default_batch_is_sized_by_the_free_memory(tiny: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The evaluator's defaults: on a CPU 4,096 tokens and 64 rows a pass; on CUDA (its device and free memory
+    stood in for here: no GPU in CI) ``cuda_token_budget`` of the free memory for the model's config and dtype, and
+    ``CUDA_MAX_BATCH`` rows.  An explicit budget or row cap wins on either."""
+    import torch
+
+    from editguard import evaluator as module
+
+    cpu = Evaluator(tiny.model, tiny.tokenizer)
+    assert (cpu.token_budget, cpu.max_batch) == (module.CPU_TOKEN_BUDGET, module.DEFAULT_MAX_BATCH)
+    monkeypatch.setattr(module, "input_device", lambda model: torch.device("cuda", 0))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (3 * 2**30, 16 * 2**30))
+    gpu = Evaluator(tiny.model, tiny.tokenizer)
+    assert gpu.token_budget == module.cuda_token_budget(3 * 2**30, tiny.model.config, 4) > module.CPU_TOKEN_BUDGET
+    assert gpu.max_batch == module.CUDA_MAX_BATCH
+    assert (Evaluator(tiny.model, tiny.tokenizer, token_budget=2048, max_batch=8).token_budget, 8) == (2048, 8)
