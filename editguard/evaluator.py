@@ -269,7 +269,7 @@ def default_token_budget(model: Any) -> int:
     import torch
 
     free, _ = torch.cuda.mem_get_info(device)
-    return cuda_token_budget(free, model.config, torch.finfo(model.dtype).bits // 8)
+    return cuda_token_budget(free, model.config, max(2, getattr(model, "dtype", torch.float32).itemsize))  # activations: 16 bits or more
 
 
 def default_max_batch(model: Any) -> int:
