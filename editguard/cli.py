@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _without_scikit_learn() -> None:
-    """transformers imports scikit-learn with its generation code whenever it is installed (easyeditor requires it),
+    """transformers 4.x imports scikit-learn with its generation code whenever it is installed (easyeditor requires it),
     for assisted generation's confidence threshold alone, which editguard never uses: 3 of the command's ~12 s of
-    start-up on two cores.  This process is editguard's own, so transformers is told it is absent here, when it is
+    start-up on two cores (5.x imports it only when assisted generation runs, and has no flag to set).  This process is editguard's own, so transformers is told it is absent here, when it is
     first imported: importing it now would cost a command that stops at a mistyped option 5 s instead of 0.5 s."""
     loaded = sys.modules.get(_TRANSFORMERS_IMPORT_UTILS)
     if loaded is not None:

@@ -60,6 +60,7 @@ from typing import Any, TypeVar
 
 from editguard.models import input_device
 from editguard.progress import reporter
+from editguard.stack import cache_from_layers, cache_layers
 
 EVALUATOR_VERSION = 10  # part of the output-cache key: bump when scores could change (3: shared prefixes, 4: batch cuts,
 # 5: a context with one continuation scored in one pass, 6: the vocabulary head over many rows' positions at once,
@@ -128,10 +129,8 @@ class _Prefix:
 
     def cache(self, rows: int) -> Any:
         """A new key/value cache holding the prefix for ``rows`` rows (views: the stored tensors stay as they are)."""
-        from transformers import DynamicCache
-
         expanded = tuple((keys.expand(rows, -1, -1, -1), values.expand(rows, -1, -1, -1)) for keys, values in self.layers)
-        return DynamicCache.from_legacy_cache(expanded)
+        return cache_from_layers(expanded)
 
 
 NO_PREFIX = _Prefix()
@@ -211,13 +210,12 @@ class _Rows:
         if len(parts) == 1:
             return parts[0]
         import torch
-        from transformers import DynamicCache
 
         width = max(part.attention.shape[1] for part in parts)
         return _Rows(
             [prompt for part in parts for prompt in part.prompts], torch.cat([part.following for part in parts]),
             torch.cat([_widened_mask(part.attention, shared, width - part.attention.shape[1]) for part in parts]),
-            torch.cat([part.last for part in parts]), DynamicCache.from_legacy_cache(_stacked([_legacy(part.cache) for part in parts], shared)),
+            torch.cat([part.last for part in parts]), cache_from_layers(_stacked([cache_layers(part.cache) for part in parts], shared)),
             [made for part in parts for made in part.made], [done for part in parts for done in part.done],
         )  # fmt: skip
 
@@ -366,7 +364,7 @@ class Evaluator:
 
         tokens = rows[0][:length]
         _, cache = self._forward(torch.tensor([tokens]), None, use_cache=True)
-        return _Prefix(tokens, _legacy(cache))
+        return _Prefix(tokens, cache_layers(cache))
 
     def _contexts(self, requests: Sequence[LoglikelihoodRequest]) -> list[_Context]:
         encoded: dict[str, tuple[int, ...]] = {}
@@ -694,7 +692,6 @@ class Evaluator:
         them alone (the prefix, then each row's own tokens left-padded); a row's keys, values and next token depend
         on its own tokens and positions, not on how much padding its chunk had."""
         import torch
-        from transformers import DynamicCache
 
         input_ids, attention = self._prompt_rows(prompts, prefix)
         positions = attention.cumsum(-1) - 1
@@ -707,7 +704,7 @@ class Evaluator:
             index, start = torch.tensor(chunk, device=input_ids.device), width - narrow
             mask = torch.cat([attention[index, :shared], attention[index, start:]], dim=1)  # (chunk, shared + narrow)
             # A cache object from the start: some models (GPT-2) return the legacy tuples when given none.
-            past = prefix.cache(len(chunk)) if shared else DynamicCache()
+            past = prefix.cache(len(chunk)) if shared else cache_from_layers(())
             states, cache = self._forward(
                 input_ids[index, start:], mask, past=past, use_cache=True, position_ids=positions[index, start:],
                 cache_position=torch.arange(shared, shared + narrow, device=input_ids.device),
@@ -897,12 +894,6 @@ def _requests_in(batch: list[_Context]) -> int:
     return sum(len(c.continuations) for c in batch)
 
 
-def _legacy(cache: Any) -> tuple[tuple[Any, Any], ...]:
-    """Per layer (keys, values), whatever cache class the model returned (some return tuples)."""
-    legacy = cache.to_legacy_cache() if hasattr(cache, "to_legacy_cache") else cache
-    return tuple((keys, values) for keys, values in legacy)
-
-
 def _stacked(parts: list[Layers], shared: int) -> Layers:
     """The parts' caches in one, rows in order, per layer: a part narrower than the widest gets zero columns after its
     first ``shared`` positions (masked pads).  Each part is written once into the joined tensor, not widened first."""
@@ -928,14 +919,12 @@ def _stacked(parts: list[Layers], shared: int) -> Layers:
 def _select_rows(cache: Any, rows: Any, shared: int = 0, columns: int = 0) -> Any:
     """A new key/value cache holding the given batch rows of ``cache`` (the original is left as it was), without
     the ``columns`` positions after the first ``shared`` (``_without_columns``)."""
-    from transformers import DynamicCache
-
     device_rows: dict[Any, Any] = {}
     layers = []
-    for keys, values in _legacy(cache):
+    for keys, values in cache_layers(cache):
         index = device_rows.setdefault(keys.device, rows.to(keys.device))
         layers.append(tuple(_without_columns(states.index_select(0, index), shared, columns) for states in (keys, values)))
-    return DynamicCache.from_legacy_cache(tuple(layers))
+    return cache_from_layers(layers)
 
 
 def _without_columns(states: Any, shared: int, columns: int) -> Any:

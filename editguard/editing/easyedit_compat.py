@@ -9,7 +9,9 @@ Owns every work-around EasyEdit needs, and nothing else:
 * It hard-codes ``f"cuda:{hparams.device}"``.  Its source is rewritten to ``f"{hparams.device}"``
   as it is imported, so ``device`` may be ``"cpu"`` or ``"cuda:1"``.  No bytecode is written and
   nothing in site-packages changes.
-* transformers >= 4.56 moved three helpers out of ``modeling_utils``; they are aliased back.
+* transformers >= 4.56 moved three helpers out of ``modeling_utils`` into ``pytorch_utils``, and 5.x removed
+  ``find_pruneable_heads_and_indices`` altogether.  Only the multimodal Q-Former imports them: its import is
+  rewritten to take each from wherever this transformers keeps it, or a stand-in that raises when called.
 * MEMIT's ``compute_z`` reads a transformer block's output as a tuple (``output[0]``).  GPT-2 blocks
   still return one in transformers 4.55, Llama blocks return the hidden-state tensor itself, so
   ``output[0]`` took the first sequence of the batch and MEMIT crashed on Llama models.  Those three
@@ -53,6 +55,22 @@ _RANK_ONE_HELPER = b"""
 def _rank_one(left, right):  # added by editguard: float32, on the left vector's device (bfloat16 left, float32 right)
     return left.float().unsqueeze(1) @ right.float().to(left.device).unsqueeze(0)
 """
+_QFORMER_HELPERS = b"""
+
+def _editguard_helper(name):  # added by editguard: transformers moved these (4.56) and removed some (5.x)
+    import importlib
+    for home in ("transformers.pytorch_utils", "transformers.modeling_utils"):
+        found = getattr(importlib.import_module(home), name, None)
+        if found is not None:
+            return found
+    def removed(*args, **kwargs):
+        raise NotImplementedError(f"transformers no longer has {name}, which easyeditor's Q-Former needs")
+    return removed
+
+apply_chunking_to_forward = _editguard_helper("apply_chunking_to_forward")
+find_pruneable_heads_and_indices = _editguard_helper("find_pruneable_heads_and_indices")
+prune_linear_layer = _editguard_helper("prune_linear_layer")
+"""
 _KN_MODULES_HELPER = b"""
 
 def _editguard_modules(kn, hparams):  # added by editguard: the model's own module names, found by introspection
@@ -83,6 +101,15 @@ _MODULE_REWRITES: dict[str, tuple[tuple[tuple[bytes, bytes], ...], bytes]] = {
         ((b'        device=f"{hparams.device}",\n    )\n', b'        device=f"{hparams.device}",\n    )\n    _editguard_modules(kn, hparams)\n'),),
         _KN_MODULES_HELPER,
     ),
+    "easyeditor.trainer.blip2_models.Qformer": (
+        (
+            (
+                b"    PreTrainedModel,\n    apply_chunking_to_forward,\n    find_pruneable_heads_and_indices,\n    prune_linear_layer,\n)",
+                b"    PreTrainedModel,\n)",
+            ),
+        ),
+        _QFORMER_HELPERS,
+    ),
     "easyeditor.editors.editor": (
         (
             (
@@ -96,11 +123,6 @@ _MODULE_REWRITES: dict[str, tuple[tuple[tuple[bytes, bytes], ...], bytes]] = {
         ((b"cur_out[i, idx, :] += delta", b"cur_out[i, idx, :] += delta.to(cur_out.device)"),),
         b"",
     ),
-}
-_MOVED_TRANSFORMERS_HELPERS = {
-    "apply_chunking_to_forward": "transformers.pytorch_utils",
-    "prune_linear_layer": "transformers.pytorch_utils",
-    "find_pruneable_heads_and_indices": "transformers.pytorch_utils",
 }
 
 
@@ -208,14 +230,6 @@ class _EasyEditFinder(importlib.abc.MetaPathFinder):
 _FINDER = _EasyEditFinder()
 
 
-def _alias_moved_transformers_helpers() -> None:
-    import transformers.modeling_utils as modeling_utils
-
-    for name, home in _MOVED_TRANSFORMERS_HELPERS.items():
-        if not hasattr(modeling_utils, name):
-            setattr(modeling_utils, name, getattr(importlib.import_module(home), name))
-
-
 @contextlib.contextmanager
 def _preserved_global_state() -> Iterator[None]:
     """Undo what importing easyeditor does to the process: root logging and RNG seeds."""
@@ -261,7 +275,6 @@ def import_easyeditor() -> types.ModuleType:
         )
     import transformers  # noqa: F401  (resolve transformers' own optional-package probes first)
 
-    _alias_moved_transformers_helpers()
     if _FINDER not in sys.meta_path:
         sys.meta_path.insert(0, _FINDER)
     with _preserved_global_state():

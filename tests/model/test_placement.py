@@ -102,7 +102,8 @@ def test_a_device_map_file_loads_the_model_through_accelerate(tmp_path: Path, ca
 
 
 def test_a_tokenizer_returning_token_type_ids_edits_and_scores_like_one_that_does_not(tiny: Any, cache_dir: Path) -> None:
-    """A plain PreTrainedTokenizerFast returns token_type_ids, which broke every easyeditor method."""
+    """A PreTrainedTokenizerFast that returns token_type_ids (4.x's default; 5.x's when its model inputs name them)
+    broke every easyeditor method."""
     import copy
 
     from transformers import PreTrainedTokenizerFast
@@ -113,7 +114,8 @@ def test_a_tokenizer_returning_token_type_ids_edits_and_scores_like_one_that_doe
         backend = copy.deepcopy(tiny.tokenizer.backend_tokenizer)
         backend.no_padding()
         backend.no_truncation()
-        return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>")
+        inputs = ["input_ids", "token_type_ids", "attention_mask"]
+        return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>", model_input_names=inputs)
 
     tiny.tokenizer(["Paris", "The Eiffel Tower"], padding=True)  # as any earlier scoring does, whatever the order
     plain = bare()
