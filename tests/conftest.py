@@ -7,7 +7,9 @@
 - ``tests/model``: tests that load a model (the tiny GPT-2 or the embedded SmolLM2) or run the gate
   through pytester. ``tests/model/conftest.py`` holds their fixtures.
 
-Each test is marked with its tier (``fast``, ``slow`` or ``model``) from its folder; ``pytest`` runs all three. Converted models and computed
+Each test is marked with its tier (``fast``, ``slow`` or ``model``) from its folder; ``pytest`` runs all three.
+A model-tier test that loads the embedded default (the ``smollm2`` fixture, or a gate run on it) is also marked
+``embedded``: ``-m "not embedded"`` is the tiny-model part, which ``make test`` runs on the oldest supported stack too. Converted models and computed
 edits are cached under ``.cache/editguard`` in the checkout (ignored by git) unless ``EDITGUARD_CACHE_DIR``
 says otherwise (see the root ``conftest.py``), so the slow steps happen once per machine.
 """
@@ -50,6 +52,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = next((name for name in TIERS if name in item.path.parent.parts[-1:]), None)
         if tier:
             item.add_marker(tier)
+        if "smollm2" in getattr(item, "fixturenames", ()):
+            item.add_marker("embedded")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which stack this run tests (CI runs the suite on the newest and the oldest supported one)."""
+    from editguard.stack import SUPPORTED, installed_version
+
+    return "editguard stack: " + ", ".join(f"{r.package} {installed_version(r.package) or 'not installed'}" for r in SUPPORTED)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+pytestmark = pytest.mark.embedded  # the gate on the embedded default
+
 ABILITIES = ["closed_qa", "dialogue", "ner", "nli", "open_qa", "reasoning", "sentiment", "summarization"]
 
 

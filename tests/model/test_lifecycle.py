@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.embedded  # the gate on the embedded default
+
 LIMIT = "24"
 # Two log-likelihood abilities and one generation ability keep each run to seconds; the full gate's
 # eight abilities run in test_full_gate.py.

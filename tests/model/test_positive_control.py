@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.embedded  # the gate on the embedded default
+
 LIMIT = "24"
 GATE = ("--pyargs", "editguard.gate", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning", "--editguard-device", "cpu")
 
