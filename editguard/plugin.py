@@ -30,11 +30,13 @@ from editguard.report import (
     draw_curves,
     first_failing_counts,
     junit_properties,
+    stack_lines,
     table,
     with_holm,
     write_json,
 )
 from editguard.settings import OPTIONS, Settings, SettingsError, build_settings, origin
+from editguard.stack import output_versions
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 PROGRESS_KEY = pytest.StashKey[Any]()  # the editguard.progress.Reporter this run replaced, put back at the end
@@ -599,6 +601,7 @@ class _Results:
                 "model": settings.model,
                 "update_baselines": bool(settings.update_baselines),
                 "dtype": _dtype(self.rows),
+                "stack": output_versions(),
                 "statistics": self.statement(settings),
             }
             write_json(settings.report, self.rows, context)
@@ -630,7 +633,7 @@ class _Results:
             )
         if _dtype(self.rows):
             terminalreporter.write_line(f"model dtype: {_dtype(self.rows)} (--editguard-dtype)")
-        for line in backend_lines(self.rows):
+        for line in backend_lines(self.rows) + stack_lines(self.rows):
             terminalreporter.write_line(line)
         for line in table(self.rows):
             terminalreporter.write_line(line)

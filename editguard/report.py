@@ -15,6 +15,7 @@ from typing import Any
 
 from editguard import atomic
 from editguard.metrics import METRICS
+from editguard.stack import describe_versions
 from editguard.verdict import GatedVerdict, Outcome, holm_correct
 
 PROPERTY = "editguard"
@@ -59,6 +60,7 @@ class Row:
     worsened: list[dict[str, Any]] | None = None  # the first WORSENED_SHOWN examples that got worse (Verdicts.worsened)
     role: str = "ability"  # "ability" (Holm's family) or "canary" (gated alone)
     relative_change: dict[str, float] | None = None  # canary rows: ||delta|| / ||weight|| per edited tensor
+    stack_drift: dict[str, Any] | None = None  # a baseline recorded on another stack (stages.baselines.StackDrift)
 
     @property
     def difference(self) -> float | None:
@@ -83,6 +85,20 @@ class Row:
     def from_dict(cls, record: Mapping[str, Any]) -> Row:
         fields = cls.__dataclass_fields__
         return cls(**{key: value for key, value in record.items() if key in fields})
+
+
+def stack_lines(rows: Sequence[Row]) -> list[str]:
+    """One line when baselines were recorded on another stack: what the gate did about it, and what it changed."""
+    drifts = [row.stack_drift for row in rows if row.stack_drift]
+    if not drifts:
+        return []
+    recorded = " / ".join(sorted({describe_versions(drift["recorded"]) for drift in drifts}))
+    changed, n = sum(drift["changed"] for drift in drifts), sum(drift["n"] for drift in drifts)
+    return [
+        f"stack: baselines recorded on {recorded}, this run on {describe_versions(drifts[0]['now'])}: the base model was "
+        f"re-scored on this stack and the edited model is compared with those outcomes; {changed} of {n} base outcomes "
+        "differ from the stored baselines (--editguard-update-baselines records them on this stack)"
+    ]
 
 
 # ----------------------------------------------------------------------------- rows from the stages' results

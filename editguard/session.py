@@ -216,11 +216,17 @@ def _judged(session: Session, task: Task) -> tuple[Row, str | None]:
         dtype=session.base.dtype,
         backends=(session.baseline(task.name).backend, backend_of(settings.backend)),
         worsened=session.verdicts.worsened(task.name, variant.delta),
+        stack_drift=_drift(session, task.name),
         **_canary_measures(session, task, variant.delta),
     )  # fmt: skip
     if verdict.outcome is Outcome.PASS:
         return row, None
     return row, failure_message(verdict, dataset=task.dataset, baseline_file=str(session.baselines.path(task.name)))
+
+
+def _drift(session: Session, ability: str) -> dict[str, Any] | None:
+    drift = session.baselines.drift(ability)
+    return None if drift is None else drift.as_dict()
 
 
 def _canary_measures(session: Session, task: Task, delta: Any) -> dict[str, Any]:

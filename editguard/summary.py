@@ -15,7 +15,7 @@ from pathlib import Path
 
 from editguard import atomic
 from editguard.errors import COULD_NOT_CHECK as COULD_NOT_CHECK_STATUS
-from editguard.report import COULD_NOT_CHECK, Row, first_failing_counts, interval, number, verdict_cell
+from editguard.report import COULD_NOT_CHECK, Row, first_failing_counts, interval, number, stack_lines, verdict_cell
 
 PASS, REGRESSED, NOT_CHECKED, RECORDED = "PASS", "REGRESSED", "COULD NOT CHECK", "BASELINES RECORDED"
 _BY_STATUS = {0: PASS, 1: REGRESSED, COULD_NOT_CHECK_STATUS: NOT_CHECKED}
@@ -163,6 +163,7 @@ def markdown(run: Run) -> str:
 def _context(run: Run) -> list[str]:
     lines = [f"Model: `{run.model}`"] if run.model else []
     lines += [f"Edit: {edit}" for edit in run.edits]
+    lines += [line[0].upper() + line[1:] for line in stack_lines(run.rows)]
     return [line + "  " for line in lines] + ([""] if lines else [])
 
 

@@ -19,6 +19,7 @@ from editguard.errors import GateProblem, remembered
 from editguard.fingerprint import library_versions
 from editguard.progress import reporter
 from editguard.settings import Settings
+from editguard.stack import output_versions
 
 SNAPSHOT_REQUESTS = 8  # a sequential edit of up to this many requests keeps the delta after each in the edit cache
 
@@ -185,6 +186,7 @@ class Edits:
             "hparams": {key: value for key, value in hparams.items() if key != "device"},
             "requests": [request.as_dict() for request in requests],
             "easyeditor": library_versions().get("easyeditor"),
+            "stack": output_versions(),  # transformers and torch: their kernels decide the optimised vectors
         }
         if mode != "sequential" or count is not None:  # the original key for the default mode is kept
             material.update(mode=mode, count=count)
