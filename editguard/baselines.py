@@ -13,11 +13,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from editguard.atomic import remove_stale_temporaries, write_text
 from editguard.errors import shown
 from editguard.metrics import OutcomeKind, get_metric
+
+if TYPE_CHECKING:
+    from editguard.identity import ModelIdentity
 
 FORMAT = 1
 
@@ -45,6 +48,8 @@ class Baseline:
     unparsed: int = 0  # examples whose output could not be parsed
     extras: Mapping[str, float] = field(default_factory=dict)  # secondary metrics, e.g. MRR
     format: int = FORMAT
+    # the digests of the base model's tokenizer parts and computation config (identity.ModelIdentity.recorded)
+    identity: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         record = asdict(self)
@@ -53,6 +58,8 @@ class Baseline:
             del record["dtype"]
         if self.backend == "hf":
             del record["backend"]
+        if not self.identity:  # a baseline made without the model's identity (in tests) is written as before 0.2
+            del record["identity"]
         return json.dumps(record, indent=2, sort_keys=False) + "\n"
 
 
@@ -86,12 +93,14 @@ def _natural(key: str) -> tuple[int, Any]:
 
 
 def staleness(
-    baseline: Baseline, *, task_version: int, task_fingerprint: str, model_fingerprint: str, dtype: str = "float32"
+    baseline: Baseline, *, task_version: int, task_fingerprint: str, model_fingerprint: str, dtype: str = "float32",
+    identity: ModelIdentity | None = None,
 ) -> str | None:
     """Why ``baseline`` no longer describes the current task and base model, or None if it does.
 
     Another dtype is told before other weights: the weights fingerprint covers the dtype, so it differs too,
-    and the dtype is the cause a person can act on.
+    and the dtype is the cause a person can act on.  With ``identity`` the tokenizer and the computation config
+    must match too; a baseline recorded before they were fingerprinted is stale.
     """
     if baseline.task_version != task_version:
         return f"it was recorded for task version {baseline.task_version}, the task is now version {task_version}"
@@ -107,7 +116,12 @@ def staleness(
             f"it was recorded on other base weights "
             f"(model fingerprint {baseline.model_fingerprint} there, {model_fingerprint} now)"
         )
-    return None
+    if identity is None:
+        return None
+    if not baseline.identity:
+        return "it was recorded before editguard 0.2 fingerprinted the tokenizer and configuration with the weights"
+    changed = identity.changes(baseline.identity)
+    return f"{' and '.join(changed)} changed since it was recorded" if changed else None
 
 
 class BaselineStore:
@@ -148,6 +162,7 @@ def _validated(path: Path, record: Any) -> Baseline:
     if record.get("format", FORMAT) != FORMAT:
         raise BaselineError(f"baseline {path}: format {shown(record['format'])} is not supported by this editguard (expects {FORMAT})")
     _check_values(path, record)
+    _check_identity(path, record.get("identity", {}))
     known = {name: record[name] for name in Baseline.__dataclass_fields__ if name in record}
     return Baseline(**known)
 
@@ -169,6 +184,16 @@ def _check_values(path: Path, record: dict[str, Any]) -> None:
         raise BaselineError(f"baseline {path}: field 'outcomes' mixes lists of {sorted(lengths)} counts; {_RERECORD}")
     if record["n"] != len(record["outcomes"]):
         raise BaselineError(f"baseline {path}: field 'n' is {record['n']} but 'outcomes' holds {len(record['outcomes'])}; {_RERECORD}")
+
+
+def _check_identity(path: Path, identity: Any) -> None:
+    """The recorded identity is {"tokenizer": {part: digest}, "config": digest} (absent in files before 0.2)."""
+    tokenizer = identity.get("tokenizer") if isinstance(identity, dict) else None
+    if identity == {} or (
+        isinstance(tokenizer, dict) and all(isinstance(v, str) for v in tokenizer.values()) and isinstance(identity.get("config"), str)
+    ):
+        return
+    raise BaselineError(f"baseline {path}: field 'identity' is {shown(identity)}, not the model's recorded identity; {_RERECORD}")
 
 
 def _outcome_problem(kind: OutcomeKind, outcome: Any) -> str | None:

@@ -179,7 +179,7 @@ def model_probe(session: Any, requests: Sequence[Any] = (), tokens: int = ANSWER
             from editguard.stages.scoring import numerics
 
             base, settings = session.base, session.settings
-            model = combine(base.fingerprint, session.edits.primary.delta.fingerprint) if edited else base.fingerprint
+            model = combine(base.key, session.edits.primary.delta.fingerprint) if edited else base.key
             material = {"model": model, "numerics": numerics(base), "tokens": tokens, "kept": "ranks" if edited else "answer"}
             stores[edited] = _Remembered(settings.cache_dir, material, read=not settings.rescore)
         return stores[edited]

@@ -41,6 +41,7 @@ from typing import Any
 from editguard.atomic import atomic_folder, compute_once
 from editguard.errors import brief
 from editguard.fingerprint import DIGEST_CHARS
+from editguard.identity import ModelIdentity, model_identity
 from editguard.progress import timed
 from editguard.stack import gpt2_tokenizer
 
@@ -71,6 +72,13 @@ class LoadedModel:
     device: str  # where inputs go: the device of the input embeddings when the model is split
     dtype: str = "float32"  # the precision the weights are held in (DTYPES less auto)
     device_map: Mapping[str, str] | None = None  # module -> device when accelerate split the model
+    identity: ModelIdentity | None = None  # weights, tokenizer and computation config (identity.py)
+
+    @property
+    def key(self) -> str:
+        """What the output cache, the edit cache and MEMIT's statistics are keyed by: the whole identity (a model
+        made without one, in a test, by its weights alone)."""
+        return self.fingerprint if self.identity is None else self.identity.key
 
 
 # ----------------------------------------------------------------------------- devices
@@ -405,10 +413,11 @@ def load_model(
     model.eval()
     fingerprint = weights_fingerprint(model)  # on the loaded copy, before any move: the same split or whole
     normalise_tokenizer(tokenizer)
+    identity = model_identity(model, tokenizer, fingerprint)
     split = getattr(model, "hf_device_map", None) if device_map else None
     if split:
-        return LoadedModel(name, source, model, tokenizer, fingerprint, str(input_device(model)), dtype, _plain_map(split))
-    return LoadedModel(name, source, model.to(device), tokenizer, fingerprint, device, dtype)
+        return LoadedModel(name, source, model, tokenizer, fingerprint, str(input_device(model)), dtype, _plain_map(split), identity)
+    return LoadedModel(name, source, model.to(device), tokenizer, fingerprint, device, dtype, identity=identity)
 
 
 def normalise_tokenizer(tokenizer: Any) -> Any:

@@ -77,6 +77,7 @@ class Baselines:
             model=base.name,
             model_fingerprint=base.fingerprint,
             versions=library_versions(),
+            identity=base.identity.recorded() if base.identity is not None else {},
             protocol=task.protocol,
             data=self.examples.source(ability),
             dtype=base.dtype,
@@ -115,7 +116,8 @@ class Baselines:
         baseline = self._read(ability)
         base = self._base()
         why = staleness(
-            baseline, task_version=task.version, task_fingerprint=fingerprint, model_fingerprint=base.fingerprint, dtype=base.dtype
+            baseline, task_version=task.version, task_fingerprint=fingerprint, model_fingerprint=base.fingerprint, dtype=base.dtype,
+            identity=base.identity,
         )
         if why:
             other_dtype = f", or run with --editguard-dtype {baseline.dtype}" if baseline.dtype != base.dtype else ""

@@ -141,7 +141,7 @@ class Edits:
 
     def _computed(self, label: str, requests: Sequence[Any], mode: str, of: int | None = None) -> EditVariant:
         from editguard.editing.cache import cached_edit
-        from editguard.editing.delta import check_finite
+        from editguard.editing.delta import check_values
         from editguard.editing.easyedit import compute_edit
 
         base = self.base
@@ -151,12 +151,12 @@ class Edits:
                 return self._with_snapshots(requests)
             return compute_edit(
                 base.model, base.tokenizer, list(requests), self.hparams, mode=mode,
-                cache_dir=self.settings.cache_dir, model_fingerprint=base.fingerprint,
+                cache_dir=self.settings.cache_dir, model_fingerprint=base.key,
             )  # fmt: skip
 
         started = time.perf_counter()
         cached = self.guarded(lambda: cached_edit(self.settings.cache_dir, self._material(requests, mode), compute))
-        self.guarded(lambda: check_finite(cached.outcome.delta, "its weight delta"))
+        self.guarded(lambda: check_values(cached.outcome.delta, "its weight delta"))
         info = self._info(cached, len(requests), mode, f"{label} of {of}" if of else None)
         reporter().done(f"edit {info.description}: {'read from the edit cache' if cached.reused else 'computed'}", started)
         return EditVariant(label, self.regularized(cached.outcome.delta), info, tuple(requests))
@@ -171,7 +171,7 @@ class Edits:
         base = self.base
         outcomes = sequential_deltas(
             base.model, base.tokenizer, list(requests), self.hparams, range(1, len(requests) + 1),
-            cache_dir=self.settings.cache_dir, model_fingerprint=base.fingerprint,
+            cache_dir=self.settings.cache_dir, model_fingerprint=base.key,
         )  # fmt: skip
         for count in range(1, len(requests)):
             cached_edit(self.settings.cache_dir, self._material(requests[:count], "sequential"), functools.partial(outcomes.__getitem__, count))
@@ -181,7 +181,7 @@ class Edits:
         """What decides a computed edit: the edit cache's key material."""
         hparams = self.hparams
         material = {
-            "base": self.base.fingerprint,
+            "base": self.base.key,  # weights, tokenizer and computation config
             "method": hparams["alg_name"],
             "hparams": {key: value for key, value in hparams.items() if key != "device"},
             "requests": [request.as_dict() for request in requests],
@@ -234,7 +234,7 @@ class Edits:
             if not computed:
                 computed.update(edit_deltas(
                     mode, base.model, base.tokenizer, list(requests), self.hparams, counts,
-                    cache_dir=self.settings.cache_dir, model_fingerprint=base.fingerprint,
+                    cache_dir=self.settings.cache_dir, model_fingerprint=base.key,
                 ))  # fmt: skip
             return computed
 

@@ -202,7 +202,7 @@ class Scoring:
 
     def material(self, task: Task, delta: Any = None) -> dict[str, Any]:
         """What decides a model's results on an ability: the output cache's key material."""
-        base = self.base.fingerprint
+        base = self.base.key  # weights, tokenizer and computation config
         return {
             "ability": task.name,
             "protocol": task.protocol,

@@ -108,6 +108,7 @@ class _Base:
     name: str = "fake-model"
     fingerprint: str = "w0"
     dtype: str = "float32"
+    identity: object = None
 
 
 class _Scoring:

@@ -28,6 +28,11 @@ class FakeBase:
     name: str = "fake-model"
     fingerprint: str = "w0"
     dtype: str = "float32"
+    identity: Any = None
+
+    @property
+    def key(self) -> str:
+        return self.fingerprint if self.identity is None else self.identity.key
 
 
 class FakeScoring:
