@@ -122,7 +122,7 @@ def no_signal_row(task: Any, signal: Any, policy: str) -> Row:
     """The base model is not clearly above chance (``verdict.Signal``): no verdict; skipped or failed by ``policy``."""
     return Row(
         task.name, task.dataset, Outcome.NO_SIGNAL.value, baseline=signal.score, n=signal.n,
-        metric=task.metric, chance=task.chance, note=f"one-sided test of H0 score <= chance: p = {signal.p_value:.2g}",
+        metric=task.metric, chance=task.chance, note=f"one-sided test of H0 score <= chance + tolerance: p = {signal.p_value:.2g}",
         passed=False if policy == "fail" else None,
     )  # fmt: skip
 

@@ -144,7 +144,9 @@ def _allowing(verdict: Verdict) -> float:
 
 @dataclass(frozen=True)
 class Signal:
-    """Whether the base model's score stands clearly above chance (``stats.above_level_p_value``)."""
+    """Whether the base model's score stands clearly more than the tolerance above chance
+    (``stats.above_level_p_value`` at chance + tolerance): only then can a drop of the tolerance's size happen at all
+    (a reasoning score of 0.020 with chance 0 and tolerance 0.05 could not drop by 0.05, so it could never FAIL)."""
 
     ability: str
     metric: str
@@ -153,6 +155,7 @@ class Signal:
     chance: float
     p_value: float
     alpha: float
+    tolerance: float = 0.0
 
     @property
     def present(self) -> bool:
@@ -162,23 +165,25 @@ class Signal:
         """One sentence: what was measured, the test, and what would give the ability signal."""
         test = "exact binomial test" if get_metric(self.metric).kind.value == "binary" else "one-sided test"
         named = f" ({dataset})" if dataset else ""
+        level = self.chance + self.tolerance
         return (
             f"{self.ability}{named}: no signal: the base model's {self.metric} {self.score:.3f} on {self.n} examples is not "
-            f"clearly above chance {self.chance:.3f} ({test} of H0 score <= chance: p = {self.p_value:.2g}, not below "
-            f"{self.alpha:g}), so damage to it cannot be told from guessing and the gate neither passes nor fails it; "
-            f"a larger or better model, more examples, or data this model can do (--editguard-data {self.ability}=FILE) "
-            "gives it signal"
+            f"clearly more than the tolerance {self.tolerance:g} above chance {self.chance:.3f} ({test} of H0 score <= "
+            f"{level:.3f}: p = {self.p_value:.2g}, not below {self.alpha:g}), so a drop of the tolerance's size cannot be "
+            f"told from guessing and the gate neither passes nor fails it; a larger or better model, more examples, or "
+            f"data this model can do (--editguard-data {self.ability}=FILE) gives it signal"
         )
 
 
 def signal(ability: str, base: Mapping[str, Any], chance: float, policy: Policy, *, metric: str) -> Signal:
-    """Is the baseline (example id -> outcome) clearly above chance?  One-sided test at ``policy.alpha``."""
+    """Is the baseline (example id -> outcome) clearly more than ``policy.tolerance`` above chance?  One-sided test at
+    ``policy.alpha`` (``Signal``)."""
     from editguard import stats
 
     record = get_metric(metric)
     outcomes = [base[i] for i in sorted(base)]
-    p_value = stats.above_level_p_value(record, outcomes, chance)
-    return Signal(ability, metric, record.aggregate(outcomes), len(outcomes), chance, p_value, policy.alpha)
+    p_value = stats.above_level_p_value(record, outcomes, chance + policy.tolerance)
+    return Signal(ability, metric, record.aggregate(outcomes), len(outcomes), chance, p_value, policy.alpha, policy.tolerance)
 
 
 # --- Holm over abilities ----------------------------------------------------------------------------------

@@ -123,19 +123,55 @@ def relative_sizes(model: Any, delta: WeightDelta) -> dict[str, float]:
     return sizes
 
 
-def check_finite(delta: WeightDelta, source: str) -> None:
-    """Refuse NaN or inf in a delta: added to a weight it silently turns the model's scores into chance."""
+def check_values(delta: WeightDelta, source: str) -> None:
+    """Refuse a delta that is not floating point (an all-ones int8 delta is added as 1.0 to every weight: 50 times
+    SmolLM2's weights' size) or holds NaN or inf (added to a weight it silently turns the scores into chance)."""
     import torch
 
     for name in sorted(delta.tensors):
         tensor = delta.tensors[name]
-        finite = torch.isfinite(tensor) if tensor.is_floating_point() else None
-        if finite is not None and not bool(finite.all()):
+        if not tensor.is_floating_point():
+            raise DeltaError(
+                f"{source}: tensor {name!r} is {str(tensor.dtype).removeprefix('torch.')}, not floating point; a weight "
+                "delta holds the change of each weight as a float (save edited - base in the weights' dtype or float32)"
+            )
+        finite = torch.isfinite(tensor)
+        if not bool(finite.all()):
             bad = int(finite.numel() - finite.sum())
             raise DeltaError(
                 f"{source}: tensor {name!r} holds {bad:,} NaN or inf value{'s' if bad > 1 else ''} (of {tensor.numel():,}); "
                 "an edit must be finite, so check how it was made"
             )
+
+
+def tied_names(model: Any) -> dict[str, str]:
+    """Each name a tied parameter also goes by (a tied ``lm_head.weight``) -> the name the model lists it under."""
+    first: dict[int, str] = {}
+    aliases = {}
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        if id(parameter) in first:
+            aliases[name] = first[id(parameter)]
+        else:
+            first[id(parameter)] = name
+    return aliases
+
+
+def untied(model: Any, delta: WeightDelta, source: str) -> WeightDelta:
+    """``delta`` with each tensor named by a tied alias (``lm_head.weight`` tied to the embeddings) under the name the
+    model lists the one tensor by; DeltaError when the delta changes the two names of one tensor differently."""
+    aliases = {name: canonical for name, canonical in tied_names(model).items() if name in delta.tensors}
+    if not aliases:
+        return delta
+    tensors = {name: tensor for name, tensor in delta.tensors.items() if name not in aliases}
+    for alias, canonical in sorted(aliases.items()):
+        change = delta.tensors[alias]
+        if canonical in tensors and not bool((tensors[canonical] == change).all()):
+            raise DeltaError(
+                f"{source}: tensor {alias!r} is tied to {canonical!r} in the base model (one tensor), and the edit changes "
+                f"them differently; edit {canonical!r} alone, or untie the model's embeddings before editing"
+            )
+        tensors[canonical] = change
+    return WeightDelta(tensors, delta.metadata)
 
 
 def check_fits(model: Any, delta: WeightDelta) -> None:

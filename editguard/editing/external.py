@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from editguard.editing.delta import DeltaError, WeightDelta, check_finite, check_fits, exact_difference
+from editguard.editing.delta import DeltaError, WeightDelta, check_fits, check_values, exact_difference, tied_names, untied
 from editguard.editing.quality import check_changed
 from editguard.models import safetensors_problem
 
@@ -27,6 +27,7 @@ def load_edited(path: Path, base_model: Any, read: WeightDelta | None = None) ->
         return _checked(_delta_from_checkpoint(path, base_model), path)
     delta = read or read_delta_file(path)
     try:
+        delta = untied(base_model, delta, f"edited model {path}")
         check_fits(base_model, delta)
     except DeltaError as error:
         raise DeltaError(f"edited model {path}: {error}; was it made from this base model?") from None
@@ -39,7 +40,7 @@ def read_delta_file(path: Path) -> WeightDelta:
 
 
 def _checked(delta: WeightDelta, path: Path) -> WeightDelta:
-    check_finite(delta, f"edited model {path}")
+    check_values(delta, f"edited model {path}")
     check_changed(delta, f"edited model {path}", EXTERNAL_REMEDY)
     return delta
 
@@ -67,12 +68,14 @@ def _delta_from_checkpoint(folder: Path, base_model: Any) -> WeightDelta:
     if not shards:
         raise DeltaError(f"edited checkpoint {str(folder)!r} has no .safetensors weights; save it with safe_serialization=True")
     parameters = dict(base_model.named_parameters())
+    aliases = tied_names(base_model)
     tensors = {}
     for shard in shards:
         for name, tensor in _tensors(shard).items():
+            if name in aliases:  # the base ties it to another parameter: the difference is checked as that one's
+                tensors[name] = exact_difference(tensor.to(parameters[aliases[name]].dtype), parameters[aliases[name]].detach().to("cpu"))
+                continue
             if name not in parameters:
-                if name.endswith("lm_head.weight"):  # tied to the embeddings in the base
-                    continue
                 raise DeltaError(f"edited checkpoint {str(shard)!r} has tensor {name!r}, which the base model lacks")
             base = parameters[name].detach().to("cpu")
             if tuple(tensor.shape) != tuple(base.shape):
@@ -82,7 +85,8 @@ def _delta_from_checkpoint(folder: Path, base_model: Any) -> WeightDelta:
             difference = exact_difference(tensor.to(base.dtype), base)  # the edited weight in the base's dtype, exactly
             if bool(difference.any()):
                 tensors[name] = difference
-    return WeightDelta(tensors, {"source": str(folder)})
+    changed = {name: tensor for name, tensor in tensors.items() if name not in aliases or bool(tensor.any())}
+    return untied(base_model, WeightDelta(changed, {"source": str(folder)}), f"edited checkpoint {folder}")
 
 
 def _tensors(shard: Path) -> dict[str, Any]:

@@ -42,6 +42,20 @@ def sample_order(example: Example) -> str:
     return hashlib.sha256(f"{SAMPLE_SEED}|{example.id}".encode()).hexdigest()
 
 
+def _check_distinct_ids(ability: str, source: str, examples: Sequence[Example]) -> None:
+    """Outcomes are kept by example id: records that share one would overwrite each other's (10 records, n=3)."""
+    seen: dict[str, int] = {}
+    for example in examples:
+        seen[example.id] = seen.get(example.id, 0) + 1
+    shared = sorted((key for key, count in seen.items() if count > 1), key=lambda key: (len(key), key))
+    if shared:
+        named = ", ".join(f"{key!r} ({seen[key]} records)" for key in shared[:5]) + (f" and {len(shared) - 5} more" if len(shared) > 5 else "")
+        raise GateProblem(
+            f"cannot load the {ability} data ({source}): records share the id {named}; each record needs its own "
+            "id (its 'id' or 'idx' field), or leave the field out to number the records by position"
+        )
+
+
 class Examples:
     """Tasks, data and samples of one run (``protocol``, ``data`` and ``limit`` of the settings)."""
 
@@ -68,9 +82,11 @@ class Examples:
 
         source = self.source(task.name)
         try:
-            return task.examples(load_records(task.name, parse_data_source(source)))
+            examples = task.examples(load_records(task.name, parse_data_source(source)))
         except (ValueError, OSError, ImportError) as error:  # schema, missing file, no `datasets`
             raise GateProblem(f"cannot load the {task.name} data ({source}): {error}") from None
+        _check_distinct_ids(task.name, source, examples)
+        return examples
 
     def sample(self, task: Task) -> list[Example]:
         """The run's examples of the ability: all, or the fixed sample of ``--editguard-limit``."""

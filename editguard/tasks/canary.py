@@ -24,7 +24,7 @@ from typing import Any
 
 from editguard.tasks.base import Ability, Example, Task
 from editguard.tasks.common import text
-from editguard.tasks.schema import INT, STR, FieldProblem, fill
+from editguard.tasks.schema import INT, TEXT, FieldProblem, fill
 
 TEMPLATE = "{text}"
 
@@ -52,7 +52,7 @@ COMMON: dict[str, Any] = dict(
 ABILITY = Ability(
     name="canary",
     tasks=(Task(**COMMON, protocol="default"), Task(**COMMON, protocol="study")),
-    schema={"idx": INT, "text": STR},
+    schema={"idx": INT, "text": TEXT},
     normalise=normalise,
     check_record=check_record,
     role="canary",

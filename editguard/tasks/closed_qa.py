@@ -20,7 +20,7 @@ from typing import Any
 from editguard.tasks.base import Ability, Example, Task
 from editguard.tasks.common import label_scorer, labelled_example, text
 from editguard.tasks.readers import read_jsonl
-from editguard.tasks.schema import BOOL, STR, FieldProblem, fill, show
+from editguard.tasks.schema import BOOL, STR, TEXT, FieldProblem, fill, show
 
 CONTEXT = 'The answer to the question "{question}?" is {answer}, as this text explains:\n'
 TEMPLATE = CONTEXT + "{passage}"  # the passage scored after each answer's context
@@ -73,7 +73,7 @@ ABILITY = Ability(
             score=label_scorer({"no": 0, "yes": 1}), max_new_tokens=1,
         ),
     ),
-    schema={"question": STR, "title": STR, "answer": BOOL, "passage": STR},
+    schema={"question": TEXT, "title": STR, "answer": BOOL, "passage": TEXT},
     normalise=normalise,
     read_study=read_jsonl,
 )  # fmt: skip

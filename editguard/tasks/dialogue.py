@@ -16,7 +16,7 @@ from typing import Any
 
 from editguard.tasks.base import Ability, Example, Scored, Task
 from editguard.tasks.readers import Rows, read_json_files
-from editguard.tasks.schema import STR, Field, check_strs, json_cell, show, with_id
+from editguard.tasks.schema import TEXT, Field, check_strs, json_cell, show, with_id
 
 LETTERS = "ABCD"
 TEMPLATE = "{article}"
@@ -71,8 +71,8 @@ ABILITY = Ability(
         ),
     ),
     schema={
-        "id": STR,
-        "article": STR,
+        "id": TEXT,
+        "article": TEXT,
         "options": Field(_check_options, "a list of exactly 4 strings", json_cell),
         "answers": Field(_check_letter, 'one of "A", "B", "C", "D"'),
     },

@@ -19,7 +19,7 @@ from typing import Any
 
 from editguard.tasks.base import Ability, Example, Scored, Task
 from editguard.tasks.readers import CONLL, read_conll
-from editguard.tasks.schema import STR, STRS, Field, FieldProblem, first_bad, fill_id, is_int, json_cell, show
+from editguard.tasks.schema import STRS, TEXT, Field, FieldProblem, fill_id, first_bad, is_int, json_cell, show
 
 # CoNLL-2003's tag ids, as the Hugging Face dataset numbers them.
 NER_TAGS: tuple[str, ...] = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
@@ -141,7 +141,7 @@ ABILITY = Ability(
             to_example=to_study_example, score=study_score, max_new_tokens=10,
         ),
     ),
-    schema={"id": STR, "tokens": STRS, "ner_tags": TAGS},
+    schema={"id": TEXT, "tokens": STRS, "ner_tags": TAGS},
     normalise=normalise,
     check_record=check_lengths,
     read_study=read_conll,

@@ -17,7 +17,7 @@ from typing import Any
 from editguard.tasks.base import Ability, Example, Task
 from editguard.tasks.common import label_scorer, labelled_example, text
 from editguard.tasks.readers import Rows, read_tsv, renamed
-from editguard.tasks.schema import INT, LABEL, STR, fill, name_label
+from editguard.tasks.schema import INT, LABEL, TEXT, fill, name_label
 
 DEMONSTRATIONS = (
     "The museum opened in 1990 and has welcomed over two million visitors.\n"
@@ -65,7 +65,7 @@ ABILITY = Ability(
             score=label_scorer({"true": 0, "false": 1}), max_new_tokens=1,
         ),
     ),
-    schema={"idx": INT, "sentence1": STR, "sentence2": STR, "label": LABEL},
+    schema={"idx": INT, "sentence1": TEXT, "sentence2": TEXT, "label": LABEL},
     normalise=normalise,
     read_study=read_study,
 )  # fmt: skip

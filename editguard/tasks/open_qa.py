@@ -21,7 +21,7 @@ from typing import Any
 from editguard.tasks.base import Ability, Example, Scored, Task
 from editguard.tasks.common import text
 from editguard.tasks.readers import Rows, read_jsonl
-from editguard.tasks.schema import ANSWERS, STR, DataSchemaError, fill, show
+from editguard.tasks.schema import ANSWERS, STR, TEXT, DataSchemaError, fill, show
 
 DEMONSTRATIONS = (
     "Passage: The Danube flows through ten countries and empties into the Black Sea.\n"
@@ -112,7 +112,7 @@ ABILITY = Ability(
             score_sample=study_score_sample, max_new_tokens=20,
         ),
     ),
-    schema={"question": STR, "answer": ANSWERS, "passage": STR},
+    schema={"question": TEXT, "answer": ANSWERS, "passage": STR},
     normalise=normalise,
     read_study=read_study,
 )  # fmt: skip

@@ -19,7 +19,7 @@ from typing import Any
 from editguard.tasks.base import Ability, Example, Scored, Task
 from editguard.tasks.common import text
 from editguard.tasks.readers import read_jsonl
-from editguard.tasks.schema import STR, Field, show
+from editguard.tasks.schema import TEXT, Field, show
 
 DEMONSTRATIONS = (
     "Question: Sam has 4 boxes with 6 pencils in each box. He gives away 5 pencils. How many pencils does he have left?\n"
@@ -86,6 +86,6 @@ ABILITY = Ability(
             score=study_score, max_new_tokens=5,
         ),
     ),
-    schema={"question": STR, "answer": RATIONALE},
+    schema={"question": TEXT, "answer": RATIONALE},
     read_study=read_jsonl,
 )  # fmt: skip

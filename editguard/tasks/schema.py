@@ -84,6 +84,12 @@ def first_bad(items: list[Any], ok: Callable[[Any], bool]) -> str | None:
     return None
 
 
+def check_text(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"is {show(value)}"
+    return None if value.strip() else f"is {show(value)}, empty: the ability cannot score a record without it"
+
+
 def check_strs(value: Any) -> str | None:
     if not isinstance(value, list):
         return f"is {show(value)}"
@@ -91,7 +97,11 @@ def check_strs(value: Any) -> str | None:
 
 
 def check_answers(value: Any) -> str | None:
-    return "is an empty list" if value == [] else check_strs(value)
+    if value == []:
+        return "is an empty list"
+    problem = check_strs(value)
+    empty = None if problem else first_bad(value, lambda item: bool(item.strip()))
+    return problem or (f"{empty}, an empty answer that an empty output would match" if empty else None)
 
 
 # --- CSV / TSV cells: text, parsed per the field's kind --------------------------------------------------
@@ -117,10 +127,11 @@ def json_cell(text: str) -> Any:
 
 INT = Field(check_int, "an integer", int_cell)
 STR = Field(type_check(str), "a string")  # text stays verbatim (SST-2's sentences keep their trailing space)
+TEXT = Field(check_text, "a non-empty string")  # a text the prompt or the scorer needs
 BOOL = Field(type_check(bool), "true or false", bool_cell)
 LABEL = Field(check_label, "0 or 1", int_cell)
 STRS = Field(check_strs, "a list of strings", json_cell)
-ANSWERS = Field(check_answers, "a non-empty list of strings", json_cell)
+ANSWERS = Field(check_answers, "a non-empty list of non-empty strings", json_cell)
 
 
 # --- normalisers' parts: other sources' spellings of the schema, and the optional fields' fills -------------

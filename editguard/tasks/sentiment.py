@@ -13,7 +13,7 @@ from typing import Any
 from editguard.tasks.base import Ability, Example, Task
 from editguard.tasks.common import label_scorer, labelled_example, text
 from editguard.tasks.readers import read_tsv
-from editguard.tasks.schema import INT, LABEL, STR, fill, name_label
+from editguard.tasks.schema import INT, LABEL, TEXT, fill, name_label
 
 TEMPLATE = "Review: {sentence}\nSentiment:"
 CHOICES = (" negative", " positive")  # index = SST-2 label
@@ -50,7 +50,7 @@ ABILITY = Ability(
             score=label_scorer({"negative": 0, "positive": 1}), max_new_tokens=1,
         ),
     ),
-    schema={"idx": INT, "sentence": STR, "label": LABEL},
+    schema={"idx": INT, "sentence": TEXT, "label": LABEL},
     normalise=normalise,
     read_study=read_tsv,  # header: sentence label
 )  # fmt: skip

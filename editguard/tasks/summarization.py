@@ -15,7 +15,7 @@ from typing import Any
 from editguard.tasks.base import Ability, Example, Scored, Task
 from editguard.tasks.common import text
 from editguard.tasks.readers import read_json
-from editguard.tasks.schema import STR, with_id
+from editguard.tasks.schema import TEXT, with_id
 
 TEMPLATE = "Summarize this chat in one sentence.\n\n{dialogue}"
 STUDY_TEMPLATE = "{dialogue}\nTL;DR:"
@@ -51,7 +51,7 @@ ABILITY = Ability(
             score=score, max_new_tokens=25,
         ),
     ),
-    schema={"id": STR, "dialogue": STR, "summary": STR},
+    schema={"id": TEXT, "dialogue": TEXT, "summary": TEXT},
     normalise=with_id,
     read_study=read_json,
 )  # fmt: skip

@@ -77,9 +77,10 @@ def _binary(successes: int, n: int) -> dict[str, float]:
 
 @pytest.mark.parametrize(
     ("successes", "n", "present"),
-    [(80, 160, False), (88, 160, False), (96, 160, True), (0, 160, False), (160, 160, True)],
+    [(80, 160, False), (88, 160, False), (96, 160, False), (104, 160, True), (0, 160, False), (160, 160, True)],
 )
-def test_a_binary_baseline_has_signal_only_clearly_above_chance(successes: int, n: int, present: bool) -> None:
+def test_a_binary_baseline_has_signal_only_clearly_above_chance_and_tolerance(successes: int, n: int, present: bool) -> None:
+    """0.600 on 160 is clearly above chance 0.5, but not clearly above 0.55: a drop of 0.05 would reach chance."""
     found = signal("nli", _binary(successes, n), 0.5, Policy(0.05), metric="accuracy")
     assert found.present is present
 
@@ -99,6 +100,14 @@ def test_a_zero_chance_ability_scoring_nothing_has_no_signal_and_one_scoring_wel
     assert not signal("ner", counts, 0.0, Policy(0.05), metric="entity_f1").present
     found = {str(i): [1.0, 1.0, 1.0] if i % 2 else [0.0, 1.0, 1.0] for i in range(100)}  # F1 0.5
     assert signal("ner", found, 0.0, Policy(0.05), metric="entity_f1").present
+
+
+def test_a_baseline_too_close_to_chance_for_a_drop_of_the_tolerance_has_no_signal() -> None:
+    """The study's GSM8K on the embedded default: 0.020 on 200 (chance 0, tolerance 0.05) could never FAIL."""
+    found = signal("reasoning", _binary(4, 200), 0.0, Policy(0.05), metric="accuracy")
+    assert not found.present
+    assert "is not clearly more than the tolerance 0.05 above chance 0.000" in found.message("GSM8K")
+    assert signal("reasoning", _binary(40, 200), 0.0, Policy(0.05), metric="accuracy").present  # 0.200: room for 0.05
 
 
 def test_the_no_signal_message_and_row_say_what_was_measured_and_what_would_help() -> None:
