@@ -15,12 +15,16 @@ removed and the target is untouched.
   host sharing the folder).  A live writer's temporary is never touched.
 
 ``compute_once`` is the lock-check-compute pattern of the caches: check, and only if the result is
-missing take a file lock, check again, and compute.
+missing take a file lock, check again, and compute.  A cache is a convenience: ``cache_write`` runs a cache's
+write and, when the folder cannot be written (no space, read-only, a file in the way), remembers the cause for
+the run to tell once (``unwritable_caches``) and goes on; ``compute_once`` computes without its lock then.
+``os_error_cause`` says an OSError's cause in a few words, for every message that names a failed write.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -224,6 +228,50 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+# ----------------------------------------------------------------------------- failed writes
+
+_CAUSES = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "it is a folder, not a file",
+    errno.EEXIST: "a file, or a link to nowhere, stands where a folder must be",
+    errno.ENOENT: "a folder on the path does not exist (or is a link to nowhere)",
+    errno.ELOOP: "a link on the path points at itself",
+    errno.ENAMETOOLONG: "the name is too long",
+}
+_UNWRITABLE: dict[str, str] = {}  # cache folder -> why it could not be written, in this process
+
+
+def os_error_cause(error: OSError) -> str:
+    """An OSError's cause in a few words ("no space left on the device"), whatever file it names."""
+    return _CAUSES.get(error.errno or 0, (error.strerror or error.__class__.__name__).lower())
+
+
+def cache_write(folder: Path, write: Callable[[], T]) -> T | None:
+    """``write()``; when it fails with an OSError, None, and ``folder`` is remembered as unwritable (told once)."""
+    try:
+        return write()
+    except OSError as error:
+        _UNWRITABLE.setdefault(str(folder), os_error_cause(error))
+        return None
+
+
+def unwritable_caches() -> dict[str, str]:
+    """The cache folders this process could not write, with why: the run says so once and goes on without them."""
+    return dict(_UNWRITABLE)
+
+
+def unwritable_sentence(folder: str, cause: str) -> str:
+    return (
+        f"the cache folder {folder} cannot be written ({cause}): this run went on without caching there, so the next run "
+        "computes the same results again; free the disk or point EDITGUARD_CACHE_DIR at a writable folder"
+    )
+
+
 # ----------------------------------------------------------------------------- compute once
 
 
@@ -254,8 +302,16 @@ def compute_once(
     if is_done():
         return Computed(read(), computed=False)
     lock = lock or lock_path(target)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock)):
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        held = FileLock(str(lock))
+        held.acquire()
+    except OSError as error:  # the cache cannot be written: compute here, unlocked (compute's write fails too)
+        _UNWRITABLE.setdefault(str(lock.parent), os_error_cause(error))
+        return Computed(compute(), computed=True)
+    try:
         if is_done():
             return Computed(read(), computed=False)
         return Computed(compute(), computed=True)
+    finally:
+        held.release()

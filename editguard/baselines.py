@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from editguard.atomic import remove_stale_temporaries, write_text
+from editguard.atomic import os_error_cause, remove_stale_temporaries, write_text
 from editguard.errors import shown
 from editguard.metrics import OutcomeKind, get_metric
 
@@ -145,8 +145,16 @@ class BaselineStore:
         return _validated(path, record)
 
     def write(self, baseline: Baseline) -> Path:
+        """Write the baseline atomically; BaselineError naming the file and the cause when it cannot be (the file
+        that was there, if any, is left as it was)."""
         path = self.path(baseline.model, baseline.ability, baseline.protocol)
-        return write_text(path, baseline.to_json())
+        try:
+            return write_text(path, baseline.to_json())
+        except OSError as error:
+            raise BaselineError(
+                f"baseline {path} cannot be written ({os_error_cause(error)}); the file there, if any, is unchanged: "
+                "make the baselines folder writable (or free the disk) and record again"
+            ) from None
 
 
 def _validated(path: Path, record: Any) -> Baseline:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from editguard.atomic import atomic_folder, compute_once
+from editguard.atomic import atomic_folder, compute_once, os_error_cause
 from editguard.errors import brief
 from editguard.fingerprint import DIGEST_CHARS
 from editguard.identity import ModelIdentity, model_identity
@@ -516,7 +516,14 @@ def _converted_gguf(gguf: Path, cache_dir: Path) -> Path:
     key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{CONVERTED_FORMAT}".encode()).hexdigest()
     target = cache_dir / "models" / f"{gguf.stem}-{key[:12]}"
     said = f"model {gguf.name} converted to safetensors ({target})"
-    compute_once(target, lambda: (target / "config.json").is_file(), lambda: timed(said, _convert, gguf, target), lambda: None)
+    try:
+        compute_once(target, lambda: (target / "config.json").is_file(), lambda: timed(said, _convert, gguf, target), lambda: None)
+    except OSError as error:
+        size = gguf.stat().st_size * 6 // 10**8 / 10  # float32 weights: about 5-6 times a 4-bit file
+        raise ModelSourceError(
+            f"{gguf.name} cannot be converted into the cache folder {cache_dir} ({os_error_cause(error)}); the conversion "
+            f"writes about {size:g} GB once: free the disk or point EDITGUARD_CACHE_DIR at a writable folder"
+        ) from None
     return target
 
 

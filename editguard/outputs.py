@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from editguard.atomic import compute_once, write_json
+from editguard.atomic import cache_write, compute_once, write_json
 from editguard.fingerprint import fingerprint
 from editguard.metrics import ExampleResult
 
@@ -81,7 +81,8 @@ class OutputCache:
             record = {"material": dict(material), "results": {key: merged[key] for key in sorted(merged)}}
             write_json(path, record, durable=False, indent=None, sort_keys=True, default=str)
 
-        compute_once(path, is_done=lambda: _holds(stored.entries(material), values), compute=merge, read=lambda: None)
+        assert self.root is not None
+        cache_write(self.root, lambda: compute_once(path, is_done=lambda: _holds(stored.entries(material), values), compute=merge, read=lambda: None))
 
 
 def _holds(cached: Mapping[str, Any], values: Mapping[str, Any]) -> bool:

@@ -32,6 +32,7 @@ from editguard.report import (
     junit_properties,
     stack_lines,
     table,
+    unwritable_lines,
     with_holm,
     write_json,
 )
@@ -303,7 +304,11 @@ def editguard_quality_check(editguard: Any, request: pytest.FixtureRequest) -> C
 
 def _recorded(request: pytest.FixtureRequest, row: Row, failure: str | None) -> Row:
     """The row with its failure message, in the test's report: whole for the controller's reports, and as flat
-    properties (scores, interval, flips, verdict) that ``--junitxml`` writes into the test case."""
+    properties (scores, interval, flips, verdict) that ``--junitxml`` writes into the test case; and the cache
+    folders this process could not write, which the controller tells once."""
+    from editguard.atomic import unwritable_caches
+
+    row = dataclasses.replace(row, unwritable=unwritable_caches() or None)
     if failure and row.verdict != COULD_NOT_CHECK:
         row = dataclasses.replace(row, message=failure)
     request.node.user_properties.append((PROPERTY, row.as_dict()))
@@ -525,6 +530,8 @@ class _Results:
         self.could_not_check = 0  # failed test reports marked "could not check"
         self.problems: list[str] = []  # their sentences (a fixture's problem has no row)
         self.written: list[tuple[str, Path]] = []  # (what, file) of the Markdown and HTML reports, once written
+        self.unwritten: list[str] = []  # one sentence per report that could not be written
+        self.summarised = False  # the Markdown and HTML reports were written (or tried): once a run
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.could_not_check += _could_not_check_report(report)
@@ -542,6 +549,8 @@ class _Results:
         if self.could_not_check and not regressed and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             session.exitstatus = pytest.ExitCode(COULD_NOT_CHECK_STATUS)
         self.write_summaries(int(session.exitstatus))
+        if self.unwritten and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode(COULD_NOT_CHECK_STATUS)  # a report CI reads is missing: not a pass
 
     def export_edited(self, session: pytest.Session) -> None:
         """--editguard-export-edited: the edited model written once, by the process that holds it (the only one,
@@ -568,13 +577,25 @@ class _Results:
         from editguard import summary, webreport
 
         run = self.summary_run(status)
-        if self.written or hasattr(self.config, "workerinput") or not (run.rows or run.problems):
+        if self.summarised or hasattr(self.config, "workerinput") or not (run.rows or run.problems):
             return
+        self.summarised = True
         settings = self.config.stash[SETTINGS_KEY]
-        for path in summary.write_markdown(settings.markdown, run):
-            self.written.append(("Markdown summary" if path == settings.markdown else f"job summary (${summary.STEP_SUMMARY})", path))
+        for what, path, write in summary.markdown_writes(settings.markdown, run):
+            self.write(what, path, write)
         if settings.html is not None:
-            self.written.append(("HTML report", webreport.write_html(settings.html, run)))
+            self.write("HTML report", settings.html, lambda: webreport.write_html(settings.html, run))
+
+    def write(self, what: str, path: Path, write: Callable[[], object]) -> None:
+        """Write one report; one sentence naming it, its path and the cause when it cannot be (the run goes on)."""
+        from editguard.atomic import os_error_cause
+
+        try:
+            write()
+        except OSError as error:
+            self.unwritten.append(f"the {what} could not be written to {path} ({os_error_cause(error)}); the verdicts above stand")
+        else:
+            self.written.append((what, path))
 
     def summary_run(self, status: int) -> Any:
         """The run as the summaries tell it (``editguard.summary.Run``)."""
@@ -595,7 +616,7 @@ class _Results:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # Holm failed an ability its own test let pass
         if any(row.curve for row in self.rows):
             edit = next((row.edit for row in self.rows if row.edit), "")
-            draw_curves(settings.curve, self.rows, f"{settings.model}: {edit}")
+            self.write("edit-count curve", settings.curve, lambda: draw_curves(settings.curve, self.rows, f"{settings.model}: {edit}"))
         if settings.report is not None:
             context = {
                 "model": settings.model,
@@ -604,7 +625,8 @@ class _Results:
                 "stack": output_versions(),
                 "statistics": self.statement(settings),
             }
-            write_json(settings.report, self.rows, context)
+            report = settings.report
+            self.write("JSON report", report, lambda: write_json(report, self.rows, context))
         return changed
 
     def statement(self, settings: Settings) -> str:
@@ -620,6 +642,8 @@ class _Results:
         if not self.rows:
             for what, path in self.written:
                 terminalreporter.write_line(f"editguard {what}: {path}")
+            for sentence in self.unwritten:
+                terminalreporter.write_line(f"editguard: {sentence}", red=True)
             return
         terminalreporter.section("editguard")
         for description, reused in sorted({(row.edit, row.edit_reused) for row in self.rows if row.edit}, key=str):
@@ -633,7 +657,7 @@ class _Results:
             )
         if _dtype(self.rows):
             terminalreporter.write_line(f"model dtype: {_dtype(self.rows)} (--editguard-dtype)")
-        for line in backend_lines(self.rows) + stack_lines(self.rows):
+        for line in backend_lines(self.rows) + stack_lines(self.rows) + unwritable_lines(self.rows):
             terminalreporter.write_line(line)
         for line in table(self.rows):
             terminalreporter.write_line(line)
@@ -654,8 +678,6 @@ class _Results:
                 for name, (failed, below) in first_failing_counts(row).items()
             )
             terminalreporter.write_line(f"{row.ability}: first edit count -- {firsts}")
-        if curves:
-            terminalreporter.write_line(f"edit-count curve: {settings.curve}")
         if any(row.p_value is not None for row in self.rows):
             terminalreporter.write_line("statistics: " + self.statement(settings))
         for row in sorted(self.rows, key=lambda r: r.ability):
@@ -671,8 +693,7 @@ class _Results:
         for row in self.rows:
             if row.verdict == "recorded":
                 terminalreporter.write_line(f"{row.ability}: {row.note}")
-        report = self.config.stash[SETTINGS_KEY].report
-        if report is not None:
-            terminalreporter.write_line(f"JSON report: {report}")
         for what, path in self.written:
             terminalreporter.write_line(f"{what}: {path}")
+        for sentence in self.unwritten:
+            terminalreporter.write_line(f"editguard: {sentence}", red=True)

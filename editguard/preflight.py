@@ -14,6 +14,7 @@ missing or stale, data that does not load, an edit that EasyEdit cannot make.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,13 @@ def _check_edited_path(path: Path) -> None:
 
 
 def check_folder(folder: Path) -> None:
-    """The baselines folder (or a model's folder in it) is a folder or not there yet, never a file."""
+    """The baselines folder (or a model's folder in it) is a folder or not there yet, never a file or a link to
+    nowhere (which could not be created either)."""
+    if folder.is_symlink() and not folder.exists():
+        raise GateProblem(
+            f"--editguard-baselines: {folder} is a link to {os.readlink(folder)}, which does not exist; create the folder "
+            "it points at, or remove the link (the folder is then created)"
+        )
     if folder.exists() and not folder.is_dir():
         raise GateProblem(
             f"--editguard-baselines: {folder} is a file, not a folder; point --editguard-baselines at a folder "

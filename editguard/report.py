@@ -61,6 +61,7 @@ class Row:
     role: str = "ability"  # "ability" (Holm's family) or "canary" (gated alone)
     relative_change: dict[str, float] | None = None  # canary rows: ||delta|| / ||weight|| per edited tensor
     stack_drift: dict[str, Any] | None = None  # a baseline recorded on another stack (stages.baselines.StackDrift)
+    unwritable: dict[str, str] | None = None  # cache folders the run could not write -> why (atomic.unwritable_caches)
 
     @property
     def difference(self) -> float | None:
@@ -85,6 +86,12 @@ class Row:
     def from_dict(cls, record: Mapping[str, Any]) -> Row:
         fields = cls.__dataclass_fields__
         return cls(**{key: value for key, value in record.items() if key in fields})
+
+
+def unwritable_lines(rows: Sequence[Row]) -> list[str]:
+    """One warning per cache folder a worker could not write (the run went on without caching there)."""
+    folders = {folder: cause for row in rows for folder, cause in (row.unwritable or {}).items()}
+    return [f"warning: {atomic.unwritable_sentence(folder, cause)}" for folder, cause in sorted(folders.items())]
 
 
 def stack_lines(rows: Sequence[Row]) -> list[str]:

@@ -9,7 +9,7 @@ file or GitHub's job summary (``$GITHUB_STEP_SUMMARY``); it reads as plain text 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,11 +191,21 @@ def _plain(text: str) -> str:
 def write_markdown(path: Path | None, run: Run, environ: Mapping[str, str] | None = None) -> list[Path]:
     """Write the summary to ``path`` (when given) and append it to ``$GITHUB_STEP_SUMMARY`` (when set); returns
     the files written."""
+    return [write() for _, _, write in markdown_writes(path, run, environ)]
+
+
+def markdown_writes(path: Path | None, run: Run, environ: Mapping[str, str] | None = None) -> list[tuple[str, Path, Callable[[], Path]]]:
+    """The Markdown writes to make, each (what, where, write): ``path`` when given, and an append to
+    ``$GITHUB_STEP_SUMMARY`` when it is set; each may fail alone."""
     text = markdown(run)
-    written = [atomic.write_text(path, text)] if path is not None else []
+    writes = [("Markdown summary", path, lambda: atomic.write_text(path, text))] if path is not None else []
     step_summary = (os.environ if environ is None else environ).get(STEP_SUMMARY)
     if step_summary:
         target = Path(step_summary)
-        before = target.read_text(encoding="utf-8") if target.is_file() else ""
-        written.append(atomic.write_text(target, before + ("\n" if before and not before.endswith("\n") else "") + text))
-    return written
+
+        def append() -> Path:
+            before = target.read_text(encoding="utf-8") if target.is_file() else ""
+            return atomic.write_text(target, before + ("\n" if before and not before.endswith("\n") else "") + text)
+
+        writes.append((f"job summary (${STEP_SUMMARY})", target, append))
+    return writes

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from editguard.atomic import atomic_folder, compute_once
+from editguard.atomic import atomic_folder, cache_write, compute_once
 from editguard.editing.delta import WeightDelta
 from editguard.editing.easyedit import EditOutcome
 from editguard.fingerprint import fingerprint
@@ -34,13 +34,19 @@ def edit_key(material: Mapping[str, Any]) -> str:
     return fingerprint({"format": CACHE_FORMAT, **material})
 
 
+_COMPUTED: dict[str, EditOutcome] = {}  # edits this process computed but could not write: never computed twice
+
+
 def cached_edit(cache_dir: Path, material: Mapping[str, Any], compute: Callable[[], EditOutcome]) -> CachedEdit:
     key = edit_key(material)
     folder = cache_dir / "edits" / key
+    if key in _COMPUTED:
+        return CachedEdit(_COMPUTED[key], key, folder, reused=False)
 
     def compute_and_write() -> EditOutcome:
         outcome = compute()
-        _write(folder, outcome, material)
+        if cache_write(cache_dir, lambda: _write(folder, outcome, material)) is None:
+            _COMPUTED[key] = outcome  # the cache cannot hold it: this process keeps it
         return outcome
 
     done = compute_once(folder, lambda: (folder / "edit.json").is_file(), compute_and_write, lambda: _read(folder))
@@ -53,8 +59,9 @@ def _read(folder: Path) -> EditOutcome:
     return EditOutcome(delta, tuple(record["metrics"]), float(record["seconds"]))
 
 
-def _write(folder: Path, outcome: EditOutcome, material: Mapping[str, Any]) -> None:
+def _write(folder: Path, outcome: EditOutcome, material: Mapping[str, Any]) -> bool:
     with atomic_folder(folder) as staging:
         outcome.delta.save(staging / "delta.safetensors")
         record = {"metrics": list(outcome.metrics), "seconds": outcome.seconds, "key_material": dict(material)}
         (staging / "edit.json").write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+    return True

@@ -34,7 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from editguard.atomic import atomic_open, compute_once
+from editguard.atomic import atomic_open, cache_write, compute_once
 from editguard.fingerprint import fingerprint
 from editguard.models import input_device, padding_side
 
@@ -93,6 +93,7 @@ def ensure_stats(model: Any, tokenizer: Any, hparams: dict[str, Any], cache_dir:
     stats_dir = cache_dir / "memit_stats" / stats_key(model_fingerprint, hparams)
     modules = rewritten_modules(hparams)
     files = dict(zip(modules, (stats_file(stats_dir, model, hparams, module) for module in modules)))
+    elsewhere: list[StatsFiles] = []  # where they went when the cache could not hold them
 
     def missing() -> list[str]:
         return [module for module, file in files.items() if not file.is_file()]
@@ -101,11 +102,24 @@ def ensure_stats(model: Any, tokenizer: Any, hparams: dict[str, Any], cache_dir:
         todo = missing()
         passages = CORPORA[hparams["mom2_dataset"]](model, tokenizer, int(hparams["mom2_n_samples"]))
         moments = second_moments(model, tokenizer, passages, todo)
-        for module in todo:
-            _write_npz(files[module], moments[module], hparams)
+        if cache_write(cache_dir, lambda: [_write_npz(files[module], moments[module], hparams) for module in todo]) is None:
+            elsewhere.append(_temporary_stats(model, hparams, {module: moments[module] for module in modules if module in moments}))
 
     done = compute_once(stats_dir, lambda: not missing(), compute, lambda: None)
+    if elsewhere:
+        return elsewhere[0]
     return StatsFiles(stats_dir, tuple(files.values()), computed=done.computed)
+
+
+def _temporary_stats(model: Any, hparams: dict[str, Any], moments: dict[str, Any]) -> StatsFiles:
+    """The statistics in a temporary folder of this process, for a cache folder that cannot be written."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="editguard-memit-stats-"))
+    files = {module: stats_file(folder, model, hparams, module) for module in moments}
+    for module, moment in moments.items():
+        _write_npz(files[module], moment, hparams)
+    return StatsFiles(folder, tuple(files.values()), computed=True)
 
 
 # ----------------------------------------------------------------------------- corpora (token id lists)

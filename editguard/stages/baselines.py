@@ -85,7 +85,10 @@ class Baselines:
             unparsed=score.unparsed,
             extras=dict(score.extras),
         )
-        return baseline, self.store.write(baseline)
+        try:
+            return baseline, self.store.write(baseline)
+        except BaselineError as error:
+            raise GateProblem(str(error)) from None
 
     def checked(self, ability: str) -> Baseline:
         """The stored baseline, checked against the current task, data, sample and base (GateProblem otherwise),

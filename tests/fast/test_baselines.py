@@ -50,7 +50,7 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.M
         raise OSError("disk full")
 
     monkeypatch.setattr("os.replace", explode)
-    with pytest.raises(OSError):
+    with pytest.raises(BaselineError, match="cannot be written"):
         store.write(_baseline(score=0.9))
     assert path.read_text() == before
     assert [p.name for p in path.parent.iterdir()] == ["sentiment.json"]
