@@ -23,6 +23,12 @@ Owns every work-around EasyEdit needs, and nothing else:
   model accelerate has placed (``hf_device_map``) onto one device.
 * KN knows the module names of GPT-2, GPT-J and Llama by name only; it is handed the model's own
   (``layouts.Layout.kn_attributes``) right after it is built.
+* MEND's training edit runs the model through higher's monkey-patched copy, whose ``ModuleList`` cannot be
+  rebuilt from a slice; transformers >= 4.48 loops over ``self.layers[: num_hidden_layers]`` (Llama, Qwen2).
+  The patched copy's lists are made to slice into a plain ``ModuleList`` of the patched layers (``_sliceable``).
+* MEND's ``apply_to_model`` computes a label mask and then passes the unmasked target ids: in a batch of
+  targets of different lengths the padding became a target.  Padding is masked with -100, as its own
+  ``label_tok`` and its trainer's datasets do.
 * Importing it configures the root logger, and it seeds the global RNGs; both are undone.
 
 ``import_easyeditor()`` is the only entry point.
@@ -77,6 +83,19 @@ def _editguard_modules(kn, hparams):  # added by editguard: the model's own modu
     for name, value in getattr(hparams, "editguard_kn_attributes", {}).items():
         setattr(kn, name, value)
 """
+_SLICEABLE_HELPER = b"""
+
+def _sliceable(fmodule):  # added by editguard: transformers >= 4.48 slices self.layers[:n]; higher's patched lists cannot
+    import torch
+    for module in fmodule.modules():
+        if isinstance(module, torch.nn.ModuleList) and "__getitem__" not in vars(type(module)):
+            def getitem(self, index, _item=torch.nn.ModuleList.__getitem__):
+                if isinstance(index, slice):
+                    return torch.nn.ModuleList(list(self._modules.values())[index])
+                return _item(self, index)
+            type(module).__getitem__ = getitem  # each patched module has a class of its own
+    return fmodule
+"""
 # Rewrites for one module each, applied after _REWRITES: (old, new) pairs, then text appended to the module.
 _MODULE_REWRITES: dict[str, tuple[tuple[tuple[bytes, bytes], ...], bytes]] = {
     "easyeditor.models.memit.compute_z": (
@@ -121,6 +140,19 @@ _MODULE_REWRITES: dict[str, tuple[tuple[tuple[bytes, bytes], ...], bytes]] = {
     ),
     "easyeditor.models.rome.compute_v": (
         ((b"cur_out[i, idx, :] += delta", b"cur_out[i, idx, :] += delta.to(cur_out.device)"),),
+        b"",
+    ),
+    "easyeditor.trainer.algs.MEND": (
+        ((b"edited_model = monkeypatch(edited_model, in_place=True)", b"edited_model = _sliceable(monkeypatch(edited_model, in_place=True))"),),
+        _SLICEABLE_HELPER,
+    ),
+    "easyeditor.models.mend.mend_main": (
+        (
+            (
+                b"labels=target_tok['input_ids'],",
+                b"labels=target_tok['input_ids'].masked_fill(target_tok['attention_mask'] == 0, -100),",
+            ),
+        ),
         b"",
     ),
 }
