@@ -100,6 +100,11 @@ class EngineBackend:
         """What the output cache keys on: the backend and the model the endpoint serves."""
         return {"backend": "openai-completions", "version": ENGINE_VERSION, "model": self.endpoint.model}
 
+    def truncated(self, requests: Sequence[Any]) -> list[bool]:
+        """None are cut here: the engine applies its own limit (vLLM refuses a prompt longer than its max_model_len,
+        which is an EngineError: could not check)."""
+        return [False] * len(requests)
+
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[float]:
         return [total for total, _ in self.loglikelihood_with_lengths(requests)]
 

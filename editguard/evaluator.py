@@ -39,6 +39,12 @@ Grouped-query attention (SmolLM2: 9 query heads on 3 key/value heads): on a CPU 
 ``_grouped_sdpa``, which lets SDPA read each shared key/value head in place where transformers, given a mask,
 copies it once per query head; the same outputs, and the model's attention setting is restored after each pass.
 
+Length: a model reads at most ``context`` positions (``models.context_length``: its config's position table or
+context; its tokenizer's for a model whose config names none).  A request longer than that is cut from the left,
+as lm-evaluation-harness does: a context keeps its last tokens before its continuation, a prompt its last tokens
+before the new ones.  ``truncated`` says which requests are cut (the gate counts them in its reports); both models
+of a comparison read the same cut requests.
+
 Batch size: a token budget per forward pass (padding included) and a row cap.  The defaults suit the
 device (``default_token_budget``, ``default_max_batch``): on a CPU 4,096 tokens and 64 rows; on CUDA the
 budget is what half the GPU's free memory holds for the model's activations and keys and values
@@ -58,14 +64,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from editguard.models import input_device
+from editguard.models import context_length, input_device
 from editguard.progress import reporter
 from editguard.stack import cache_from_layers, cache_layers
 
-EVALUATOR_VERSION = 10  # part of the output-cache key: bump when scores could change (3: shared prefixes, 4: batch cuts,
+EVALUATOR_VERSION = 11  # part of the output-cache key: bump when scores could change (3: shared prefixes, 4: batch cuts,
 # 5: a context with one continuation scored in one pass, 6: the vocabulary head over many rows' positions at once,
 # 7: grouped key/value heads read in place by attention, 8: a prefix per cluster of prompts, 9: generation's prompt
-# pass in chunks of like width, 10: later prompts join the rows still decoding)
+# pass in chunks of like width, 10: later prompts join the rows still decoding, 11: requests cut to the model's context)
 CPU_TOKEN_BUDGET = 4096  # tokens per forward pass on a CPU: larger batches only add padding cost
 CUDA_TOKEN_BUDGET = 65536  # for a model whose config does not say its sizes (cuda_token_budget); halved on out-of-memory
 CUDA_TOKEN_BUDGET_RANGE = (1024, 262144)  # what cuda_token_budget may give
@@ -310,14 +316,54 @@ class Evaluator:
         progress: bool = False,
         share_prefix: bool = True,
         own_decoding: bool = True,
+        context: int | None = None,
     ):
         self.model = model
         self.tokenizer = tokenizer
+        self._context = context
         self.token_budget = token_budget or default_token_budget(model)
         self.max_batch = max_batch or default_max_batch(model)
         self.progress = progress
         self.share_prefix = share_prefix
         self.own_decoding = own_decoding  # False: every generation through model.generate (the reference)
+
+    # ------------------------------------------------------------------ length
+
+    @functools.cached_property
+    def context(self) -> int:
+        """The most positions the model reads (``models.context_length``), unless given."""
+        return self._context or context_length(self.model.config, self.tokenizer)
+
+    def _encoded(self, text: str, special: bool) -> tuple[int, ...]:
+        """``text``'s token ids (with the tokenizer's special tokens when ``special``), encoded once per evaluator."""
+        key = (text, special)
+        if key not in self._encodings:
+            self._encodings[key] = tuple(self.tokenizer(text, add_special_tokens=special)["input_ids"])
+        return self._encodings[key]
+
+    @functools.cached_property
+    def _encodings(self) -> dict[tuple[str, bool], tuple[int, ...]]:
+        return {}
+
+    def truncated(self, requests: Sequence[LoglikelihoodRequest | GenerationRequest]) -> list[bool]:
+        """Which requests are longer than the model's context and are cut from the left when scored."""
+        return [self._overflow(request) > 0 for request in requests]
+
+    def _overflow(self, request: LoglikelihoodRequest | GenerationRequest) -> int:
+        """How many tokens a request is longer than the context: the context (or prompt) loses that many on its left."""
+        if isinstance(request, GenerationRequest):
+            return len(self._encoded(request.prompt, request.add_special_tokens)) + request.max_new_tokens - self.context
+        continuation = self._encoded(request.continuation, False)
+        if len(continuation) > self.context:
+            raise ValueError(
+                f"continuation {request.continuation[:60]!r} is {len(continuation):,} tokens, more than the model's "
+                f"context of {self.context:,}; nothing before it could predict it"
+            )
+        return len(self._encoded(request.context, True)) + len(continuation) - 1 - self.context
+
+    def _cut_left(self, tokens: tuple[int, ...], overflow: int) -> tuple[int, ...]:
+        """``tokens`` without their first ``overflow`` (at least one token stays)."""
+        return tokens[min(max(overflow, 0), len(tokens) - 1) :]
 
     # ------------------------------------------------------------------ log-likelihood
 
@@ -369,16 +415,18 @@ class Evaluator:
     def _contexts(self, requests: Sequence[LoglikelihoodRequest]) -> list[_Context]:
         encoded: dict[str, tuple[int, ...]] = {}
         members: dict[str, list[tuple[int, tuple[int, ...]]]] = {}
+        overflow: dict[str, int] = {}
         for index, request in enumerate(requests):
             if request.context not in encoded:
-                encoded[request.context] = tuple(self.tokenizer(request.context, add_special_tokens=True)["input_ids"])
+                encoded[request.context] = self._encoded(request.context, True)
                 if not encoded[request.context]:
                     raise ValueError(f"context {request.context!r} encodes to no tokens; nothing predicts the continuation")
-            continuation = tuple(self.tokenizer(request.continuation, add_special_tokens=False)["input_ids"])
+            continuation = self._encoded(request.continuation, False)
             if not continuation:
                 raise ValueError(f"continuation {request.continuation!r} encodes to no tokens")
+            overflow[request.context] = max(overflow.get(request.context, 0), self._overflow(request))
             members.setdefault(request.context, []).append((index, continuation))
-        return [_Context(encoded[text], tuple(group), group[0][0]) for text, group in members.items()]
+        return [_Context(self._cut_left(encoded[text], overflow[text]), tuple(group), group[0][0]) for text, group in members.items()]
 
     def _score_contexts(self, batch: list[_Context], prefix: _Prefix = NO_PREFIX) -> list[tuple[int, float, int]]:
         """(request index, log-likelihood, continuation length) for every continuation in the batch.
@@ -549,8 +597,8 @@ class Evaluator:
         outputs = [""] * len(requests)
         groups: dict[tuple[int, tuple[str, ...]], list[_Prompt]] = {}
         for index, request in enumerate(requests):
-            tokens = self.tokenizer(request.prompt, add_special_tokens=request.add_special_tokens)["input_ids"]
-            groups.setdefault((request.max_new_tokens, request.stop), []).append(_Prompt(index, tuple(tokens)))
+            tokens = self._cut_left(self._encoded(request.prompt, request.add_special_tokens), self._overflow(request))
+            groups.setdefault((request.max_new_tokens, request.stop), []).append(_Prompt(index, tokens))
         for (max_new_tokens, stop), members in sorted(groups.items()):
             if self.own_decoding and self._plain_greedy:
                 streams = itertools.chain.from_iterable(

@@ -190,9 +190,11 @@ class ExampleResult:
     outcome: Outcome
     parsed: bool = True
     reciprocal_rank: float | None = None
+    truncated: bool = False  # a request of the example was longer than the model's context and was cut from the left
 
     def as_json(self) -> dict[str, object]:
-        return {"outcome": self.outcome, "parsed": self.parsed, "reciprocal_rank": self.reciprocal_rank}
+        record: dict[str, object] = {"outcome": self.outcome, "parsed": self.parsed, "reciprocal_rank": self.reciprocal_rank}
+        return record | ({"truncated": True} if self.truncated else {})
 
     @classmethod
     def from_json(cls, record: Mapping[str, object]) -> ExampleResult:
@@ -202,6 +204,7 @@ class ExampleResult:
             list(outcome) if isinstance(outcome, list) else float(outcome),  # type: ignore[arg-type]
             bool(record.get("parsed", True)),
             None if rank is None else float(rank),  # type: ignore[arg-type]
+            bool(record.get("truncated", False)),
         )
 
 

@@ -32,6 +32,7 @@ from editguard.report import (
     junit_properties,
     stack_lines,
     table,
+    truncated_lines,
     unwritable_lines,
     with_holm,
     write_json,
@@ -659,7 +660,7 @@ class _Results:
             terminalreporter.write_line(f"model dtype: {_dtype(self.rows)} (--editguard-dtype)")
         for line in backend_lines(self.rows) + stack_lines(self.rows) + unwritable_lines(self.rows):
             terminalreporter.write_line(line)
-        for line in table(self.rows):
+        for line in table(self.rows) + truncated_lines(self.rows):
             terminalreporter.write_line(line)
         settings = self.config.stash[SETTINGS_KEY]
         for row in self.rows:

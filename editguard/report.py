@@ -62,6 +62,7 @@ class Row:
     relative_change: dict[str, float] | None = None  # canary rows: ||delta|| / ||weight|| per edited tensor
     stack_drift: dict[str, Any] | None = None  # a baseline recorded on another stack (stages.baselines.StackDrift)
     unwritable: dict[str, str] | None = None  # cache folders the run could not write -> why (atomic.unwritable_caches)
+    truncated: int = 0  # examples with a request longer than the model's context, cut from the left (Evaluator.truncated)
 
     @property
     def difference(self) -> float | None:
@@ -86,6 +87,16 @@ class Row:
     def from_dict(cls, record: Mapping[str, Any]) -> Row:
         fields = cls.__dataclass_fields__
         return cls(**{key: value for key, value in record.items() if key in fields})
+
+
+def truncated_lines(rows: Sequence[Row]) -> list[str]:
+    """One line per ability whose prompts did not all fit the model's context: how many were cut, and how."""
+    return [
+        f"{row.ability}: {row.truncated} of {row.n} examples were longer than the model's context and were cut from the "
+        "left (as lm-evaluation-harness does; the base and the edited model read the same cut prompts)"
+        for row in sorted(rows, key=lambda row: row.ability)
+        if row.truncated
+    ]
 
 
 def unwritable_lines(rows: Sequence[Row]) -> list[str]:
@@ -116,12 +127,12 @@ def problem_row(ability: str, dataset: str, problem: str, *, metric: str = "", c
     return Row(ability, dataset, COULD_NOT_CHECK, note=problem, metric=metric, chance=chance)
 
 
-def recorded_row(task: Any, baseline: Any, path: Path, cached: int) -> Row:
+def recorded_row(task: Any, baseline: Any, path: Path, cached: int, truncated: int = 0) -> Row:
     """A baseline was recorded (``--editguard-update-baselines``)."""
     return Row(
         task.name, task.dataset, "recorded", baseline=baseline.score, n=baseline.n, note=f"wrote {path}",
         metric=task.metric, chance=task.chance, unparsed=baseline.unparsed / baseline.n if baseline.n else 0.0, cached=cached,
-        dtype=baseline.dtype,
+        dtype=baseline.dtype, truncated=truncated,
     )  # fmt: skip
 
 

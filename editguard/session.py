@@ -194,7 +194,8 @@ def gate_row(session: Session, ability: str) -> tuple[Row, str | None]:
 
 def _recorded(session: Session, task: Task) -> Row:
     baseline, path = session.baselines.record(task.name)
-    return report.recorded_row(task, baseline, path, session.scoring.cached_counts.get((task.name, False), 0))
+    truncated = session.scoring.truncated_count(task, session.examples.sample(task))
+    return report.recorded_row(task, baseline, path, session.scoring.cached_counts.get((task.name, False), 0), truncated)
 
 
 def _judged(session: Session, task: Task) -> tuple[Row, str | None]:
@@ -208,6 +209,7 @@ def _judged(session: Session, task: Task) -> tuple[Row, str | None]:
     row = report.verdict_row(
         task, verdict, variant.info,
         unparsed=scoring.unparsed_rate(task, examples, variant.delta),
+        truncated=scoring.truncated_count(task, examples, variant.delta),
         cached=scoring.cached_counts.get((task.name, True), 0),
         available=len(examples),
         jitter=scoring.noise_floor(task, examples) if settings.noise_floor else None,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from editguard import atomic
 from editguard.errors import COULD_NOT_CHECK as COULD_NOT_CHECK_STATUS
-from editguard.report import COULD_NOT_CHECK, Row, first_failing_counts, interval, number, stack_lines, verdict_cell
+from editguard.report import COULD_NOT_CHECK, Row, first_failing_counts, interval, number, stack_lines, truncated_lines, verdict_cell
 
 PASS, REGRESSED, NOT_CHECKED, RECORDED = "PASS", "REGRESSED", "COULD NOT CHECK", "BASELINES RECORDED"
 _BY_STATUS = {0: PASS, 1: REGRESSED, COULD_NOT_CHECK_STATUS: NOT_CHECKED}
@@ -148,6 +148,7 @@ def markdown(run: Run) -> str:
     lines += _context(run)
     if run.judged():
         lines += _table(run.abilities) + [""]
+        lines += [f"- {line}" for line in truncated_lines(run.rows)] + ([""] if truncated_lines(run.rows) else [])
     for row in run.quality:
         lines += [f"**Edit quality** ({row.verdict.upper()}, reliability at least {number(row.tolerance)}):", ""]
         lines += [f"- {line}" for line in quality_lines(row)] or [f"- {_plain(remedy(row))}"]

@@ -19,7 +19,7 @@ from typing import Any
 
 from editguard import atomic
 from editguard.metrics import METRICS
-from editguard.report import COULD_NOT_CHECK, Row, stack_lines
+from editguard.report import COULD_NOT_CHECK, Row, stack_lines, truncated_lines
 from editguard.summary import COLUMNS, NOT_CHECKED, Run, cells, curve_lines, failing, headline, quality_lines, remedy
 
 STYLE = """
@@ -81,7 +81,7 @@ def write_html(path: Path, run: Run) -> Path:
 
 def _context(run: Run) -> list[str]:
     items = ([f"model <code>{_e(run.model)}</code>"] if run.model else []) + [f"edit: {_e(edit)}" for edit in run.edits]
-    items += [_e(line) for line in stack_lines(run.rows)]
+    items += [_e(line) for line in stack_lines(run.rows) + truncated_lines(run.rows)]
     return ["<ul class='context'>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>"] if items else []
 
 

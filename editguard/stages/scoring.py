@@ -179,6 +179,10 @@ class Scoring:
             raise GateProblem(f"the engine at {self.settings.endpoint} serves no model; start it with the base model")
         return served[0]
 
+    def truncated_count(self, task: Task, examples: Sequence[Example], delta: Any = None) -> int:
+        """How many of ``examples`` already scored had a request cut to the model's context (``Evaluator.truncated``)."""
+        return sum(result.truncated for result in self.known(task, examples, delta).values())
+
     def unparsed_rate(self, task: Task, examples: Sequence[Example], delta: Any = None) -> float:
         """Share of ``examples`` already scored whose output could not be parsed."""
         results = self.known(task, examples, delta)
@@ -285,13 +289,16 @@ def score_choices(task: Task, examples: Sequence[Example], evaluator: Any) -> di
 
     requests = [LoglikelihoodRequest(context, continuation) for e in examples for context, continuation in e.pairs]
     scored = iter(evaluator.loglikelihood_with_lengths(requests))
+    cut = iter(evaluator.truncated(requests))
     results = {}
     for example in examples:
         pairs = [next(scored) for _ in example.pairs]
+        truncated = any([next(cut) for _ in example.pairs])
         scores = [total / length if task.length_normalized else total for total, length in pairs]
         predicted = max(range(len(scores)), key=lambda index: (scores[index], -index))
         outcome = 1.0 if predicted == example.gold else 0.0
-        results[example.id] = ExampleResult(outcome, reciprocal_rank=reciprocal_rank(scores, int(example.gold or 0)))
+        rank = reciprocal_rank(scores, int(example.gold or 0))
+        results[example.id] = ExampleResult(outcome, reciprocal_rank=rank, truncated=truncated)
     return results
 
 
@@ -306,9 +313,14 @@ def score_generations(task: Task, examples: Sequence[Example], evaluator: Any) -
         for prompt in example.prompts
     ]
     outputs = iter(evaluator.generate(requests))
+    cut = iter(evaluator.truncated(requests))
     grouped = [[next(outputs) for _ in example.prompts] for example in examples]
+    truncated = [any([next(cut) for _ in example.prompts]) for example in examples]
     scored = task.score_outputs(examples, grouped)
-    return {example.id: ExampleResult(result.outcome, result.parsed) for example, result in zip(examples, scored)}
+    return {
+        example.id: ExampleResult(result.outcome, result.parsed, truncated=was_cut)
+        for example, result, was_cut in zip(examples, scored, truncated)
+    }
 
 
 def score_perplexity(task: Task, examples: Sequence[Example], evaluator: Any) -> dict[str, ExampleResult]:
@@ -317,7 +329,10 @@ def score_perplexity(task: Task, examples: Sequence[Example], evaluator: Any) ->
 
     requests = [LoglikelihoodRequest(example.prompt, str(example.target)) for example in examples]
     scored = evaluator.loglikelihood_with_lengths(requests)
-    return {example.id: ExampleResult(-total / length) for example, (total, length) in zip(examples, scored)}
+    cut = evaluator.truncated(requests)
+    return {
+        example.id: ExampleResult(-total / length, truncated=was_cut) for example, (total, length), was_cut in zip(examples, scored, cut)
+    }
 
 
 SCORERS = {"choice": score_choices, "generate": score_generations, "perplexity": score_perplexity}

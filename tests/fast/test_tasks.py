@@ -65,6 +65,9 @@ class _WordCounter:
         self.seen += [(r.context, r.continuation) for r in requests]
         return [(float(r.context.count(r.continuation.split()[0])), 1) for r in requests]
 
+    def truncated(self, requests: list) -> list[bool]:
+        return [False] * len(requests)
+
 
 def test_closed_qa_scores_the_passage_after_each_answer_the_channel_form() -> None:
     """Two contexts (answer no, answer yes) and one continuation (the passage): each pair scored once, in order."""

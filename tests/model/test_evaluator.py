@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from editguard.evaluator import Evaluator, LoglikelihoodRequest
+from editguard.evaluator import Evaluator, GenerationRequest, LoglikelihoodRequest
 
 WORDS = ["the", "film", "was", "great", "awful", "a", "river", "flows", "north", "yes", "no", "Paris"]
 texts = st.lists(st.sampled_from(WORDS), min_size=1, max_size=30).map(" ".join)
@@ -489,3 +489,49 @@ def test_on_cuda_the_default_batch_is_sized_by_the_free_memory(tiny: Any, monkey
     assert gpu.token_budget == module.cuda_token_budget(3 * 2**30, tiny.model.config, 4) > module.CPU_TOKEN_BUDGET
     assert gpu.max_batch == module.CUDA_MAX_BATCH
     assert (Evaluator(tiny.model, tiny.tokenizer, token_budget=2048, max_batch=8).token_budget, 8) == (2048, 8)
+
+
+# ----------------------------------------------------------------------------- requests longer than the context
+
+
+def _family_model(family: str, positions: int) -> Any:
+    """A tiny model of ``family`` whose config names ``positions`` as its context (a learned table or rotary)."""
+    import torch
+    from transformers import AutoModelForCausalLM, GPTNeoConfig, LlamaConfig
+
+    configs = {
+        "gpt_neo": GPTNeoConfig(vocab_size=50257, hidden_size=32, num_layers=2, num_heads=2, attention_types=[[["global"], 2]],
+                                max_position_embeddings=positions),
+        "llama": LlamaConfig(vocab_size=50257, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                             max_position_embeddings=positions),
+    }  # fmt: skip
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return AutoModelForCausalLM.from_config(configs[family]).eval()
+
+
+@pytest.mark.parametrize("family", ["gpt_neo", "llama"])  # a learned position table that raised IndexError; rotary
+def test_a_request_longer_than_the_context_is_cut_from_the_left_for_every_family(tiny: Any, family: str) -> None:
+    model = _family_model(family, 32)
+    evaluator = Evaluator(model, tiny.tokenizer)
+    assert evaluator.context == 32
+    long_context = " ".join(["the weather is fine today and"] * 12)  # about 72 tokens
+    short = LoglikelihoodRequest("The capital of France is", " Paris")
+    requests = [LoglikelihoodRequest(long_context, " tomorrow"), short]
+    assert evaluator.truncated(requests) == [True, False]
+    scores = evaluator.loglikelihood(requests)
+    tokens = tiny.tokenizer(long_context)["input_ids"]
+    kept = tiny.tokenizer.decode(tokens[len(tokens) - 32 :])  # 32 positions read: the context predicts the one-token continuation
+    by_hand = Evaluator(model, tiny.tokenizer, context=10_000).loglikelihood([LoglikelihoodRequest(kept, " tomorrow"), short])
+    assert scores == pytest.approx(by_hand, abs=1e-4)
+    prompt = GenerationRequest(long_context, 6)
+    assert evaluator.truncated([prompt]) == [True]
+    (made,) = evaluator.generate([prompt])
+    cut = tiny.tokenizer.decode(tokens[len(tokens) - 26 :])  # room for the 6 new tokens
+    assert made == Evaluator(model, tiny.tokenizer, context=10_000).generate([GenerationRequest(cut, 6)])[0]
+
+
+def test_a_continuation_longer_than_the_context_is_refused_in_one_sentence(tiny: Any) -> None:
+    evaluator = Evaluator(tiny.model, tiny.tokenizer, context=8)
+    with pytest.raises(ValueError, match=r"continuation .* is \d+ tokens, more than the model's context of 8"):
+        evaluator.loglikelihood([LoglikelihoodRequest("A", " " + "word " * 20)])
