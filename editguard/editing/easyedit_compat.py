@@ -21,6 +21,9 @@ Owns every work-around EasyEdit needs, and nothing else:
   device (``_rank_one``) and added to the weight once, rounding to its dtype once.  The vector ROME and
   MEMIT optimise is added to the hidden state on that state's device, and the editor does not move a
   model accelerate has placed (``hf_device_map``) onto one device.
+* MEMIT's ``layer_stats`` reads the context length from three config names and raises NotImplementedError for a
+  model whose config has none (Bloom, ALiBi): it reads ``models.context_length`` then (at most 2048; it only sizes
+  the statistics' batches, which editguard computes itself).
 * KN knows the module names of GPT-2, GPT-J and Llama by name only; it is handed the model's own
   (``layouts.Layout.kn_attributes``) right after it is built.
 * MEND's training edit runs the model through higher's monkey-patched copy, whose ``ModuleList`` cannot be
@@ -77,6 +80,13 @@ apply_chunking_to_forward = _editguard_helper("apply_chunking_to_forward")
 find_pruneable_heads_and_indices = _editguard_helper("find_pruneable_heads_and_indices")
 prune_linear_layer = _editguard_helper("prune_linear_layer")
 """
+_POSITIONS_HELPER = b"""
+
+def _editguard_positions(model):  # added by editguard: a config naming no context length (Bloom: ALiBi)
+    from editguard.models import context_length
+
+    return min(context_length(model.config, None), 2048)
+"""
 _KN_MODULES_HELPER = b"""
 
 def _editguard_modules(kn, hparams):  # added by editguard: the model's own module names, found by introspection
@@ -128,6 +138,19 @@ _MODULE_REWRITES: dict[str, tuple[tuple[tuple[bytes, bytes], ...], bytes]] = {
             ),
         ),
         _QFORMER_HELPERS,
+    ),
+    "easyeditor.models.rome.layer_stats": (
+        (
+            (
+                b"        else:\n            raise NotImplementedError\n        if batch_tokens is not None",
+                b"        else:\n            maxlen = _editguard_positions(model)\n        if batch_tokens is not None",
+            ),
+            (
+                b"    else:\n        raise NotImplementedError\n    if batch_tokens is None:",
+                b"    else:\n        npos = _editguard_positions(model)\n    if batch_tokens is None:",
+            ),
+        ),
+        _POSITIONS_HELPER,
     ),
     "easyeditor.editors.editor": (
         (

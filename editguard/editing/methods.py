@@ -318,6 +318,11 @@ def resolve_hparams(method_name: str, model: Any, hparams_file: Path | None, dev
     return hparams
 
 
+def hparams_file_keys(path: Path, method_name: str) -> set[str]:
+    """The names a user's hyper-parameters file sets (EditError when it cannot be read)."""
+    return set(_read_yaml(path, method(method_name).name))
+
+
 _SCIENTIFIC = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
 
 

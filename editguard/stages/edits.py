@@ -75,8 +75,10 @@ class Edits:
         return tuple(request for _, request in self.located_requests)
 
     def check_context(self) -> None:
-        """Every request fits in the base model's context: EasyEdit would fail deep inside otherwise."""
-        from editguard.editing.requests import context_length, context_problem
+        """Every request fits in the base model's context and in the method's ``max_length`` when the user's
+        hyper-parameters file sets it (easyeditor cuts a longer request there and then fails deep inside)."""
+        from editguard.editing.requests import context_problem
+        from editguard.models import context_length
 
         base = self.base
         limit = context_length(base.model.config, base.tokenizer)
@@ -84,13 +86,48 @@ class Edits:
             why = context_problem(request, base.tokenizer, limit)
             if why:
                 raise GateProblem(f"{where}: {why}")
+        if self.guarded(lambda: self._max_length_given):
+            self._check_max_length(self.guarded(lambda: self.hparams)["max_length"])
+
+    def _check_max_length(self, max_length: int) -> None:
+        for (where, _), tokens in zip(self.located_requests, self._request_tokens):
+            if tokens > max_length:
+                raise GateProblem(
+                    f"{where}: the request is {tokens} tokens long (a prompt and its answer together), more than the "
+                    f"max_length {max_length} that --editguard-hparams {self.settings.hparams} sets for "
+                    f"{self.settings.method}; raise max_length there to {tokens} or more, or leave it out (editguard then "
+                    "sizes it to the longest request)"
+                )
+
+    @cached_property
+    def _request_tokens(self) -> list[int]:
+        """Each request's longest prompt-and-answer pair, in tokens, as easyeditor's evaluation reads them."""
+        from editguard.editing.requests import READ_TOGETHER
+
+        tokenizer = self.base.tokenizer
+        return [
+            max((len(tokenizer(f"{getattr(r, p)} {getattr(r, a)}")["input_ids"]) for p, a in READ_TOGETHER
+                 if getattr(r, p) is not None and getattr(r, a) is not None), default=0)
+            for r in self.requests
+        ]  # fmt: skip
+
+    @cached_property
+    def _max_length_given(self) -> bool:
+        from editguard.editing.methods import hparams_file_keys
+
+        return self.settings.hparams is not None and "max_length" in hparams_file_keys(self.settings.hparams, self.settings.method)
 
     @cached_property
     def hparams(self) -> dict[str, Any]:
+        """The method's hyper-parameters for the base model; ``max_length`` (where easyeditor cuts a request before
+        measuring it) sized to the longest request unless the user's file sets it."""
         from editguard.editing.easyedit import resolve_hparams
 
         base = self.base
-        return resolve_hparams(self.settings.method, base.model, self.settings.hparams, base.device)
+        hparams = resolve_hparams(self.settings.method, base.model, self.settings.hparams, base.device)
+        if "max_length" in hparams and not self._max_length_given and self.requests:
+            hparams["max_length"] = max(int(hparams["max_length"]), max(self._request_tokens))
+        return hparams
 
     @property
     def primary(self) -> EditVariant:

@@ -29,6 +29,7 @@ from editguard.stack import gpt2_tokenizer as gpt2_bpe
 
 # Family -> (extra config fields that make a valid tiny model, its MLP output projection as transformers names it).
 FAMILIES: dict[str, tuple[dict[str, Any], str]] = {
+    "bloom": ({}, "transformer.h.{}.mlp.dense_4h_to_h"),  # ALiBi: its config names no context length
     "falcon": ({}, "transformer.h.{}.mlp.dense_4h_to_h"),
     "gemma": ({"head_dim": 16, "num_key_value_heads": 2}, "model.layers.{}.mlp.down_proj"),
     "gpt2": ({}, "transformer.h.{}.mlp.c_proj"),
