@@ -421,7 +421,8 @@ def load_model(
     if dtype not in DTYPE_NAMES:
         raise ModelSourceError(f"dtype {dtype!r} is not one of {', '.join(DTYPE_NAMES)}; resolve 'auto' first (resolve_dtype)")
     placement = Placement(dtype, *_device_map(device_map, gpus)) if device_map else Placement(dtype)
-    name, model, tokenizer = _loader_for(source)(source, cache_dir, placement)
+    with _quiet_library():
+        name, model, tokenizer = _loader_for(source)(source, cache_dir, placement)
     model.eval()
     fingerprint = weights_fingerprint(model)  # on the loaded copy, before any move: the same split or whole
     normalise_tokenizer(tokenizer)
@@ -519,6 +520,47 @@ def _plain_map(device_map: Mapping[str, Any]) -> dict[str, str]:
     return {module: f"cuda:{device}" if isinstance(device, int) else str(device) for module, device in device_map.items()}
 
 
+@contextlib.contextmanager
+def _quiet_library() -> Iterator[None]:
+    """transformers' progress bars and warnings while it loads or converts a model, on a terminal only: in a CI log a
+    bar is hundreds of carriage-return lines and a tokenizer's notice a paragraph (editguard says what it loaded)."""
+    import sys
+
+    from transformers.utils import logging as library_logging
+
+    if sys.stderr.isatty():
+        yield
+        return
+    bars, verbosity = library_logging.is_progress_bar_enabled(), library_logging.get_verbosity()
+    library_logging.disable_progress_bar()
+    library_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        library_logging.set_verbosity(verbosity)
+        if bars:
+            library_logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def _without_gguf_bar() -> Iterator[None]:
+    """transformers' GGUF reader draws its own tqdm bar, which its progress-bar switch does not reach: off the terminal
+    it iterates plainly."""
+    import sys
+
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    if sys.stderr.isatty() or not hasattr(gguf_utils, "tqdm"):
+        yield
+        return
+    bar = gguf_utils.tqdm
+    gguf_utils.tqdm = lambda iterable, *args, **kwargs: iterable
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = bar
+
+
 # ----------------------------------------------------------------------------- GGUF conversion
 
 
@@ -545,7 +587,8 @@ def _convert(gguf: Path, target: Path) -> None:
 
     folder, name = str(gguf.parent), gguf.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    quantised = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    with _without_gguf_bar():
+        quantised = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     # A GGUF-loaded model refuses save_pretrained; a fresh model of the same config takes its weights.
     config = AutoConfig.from_pretrained(folder, gguf_file=name)
     config.dtype = torch.float32

@@ -135,7 +135,13 @@ class Session:
     # ------------------------------------------------------------------ what the fixtures offer
 
     def task(self, ability: str) -> Task:
-        return self.examples.task(ability)
+        """The task of ``ability``; a GateProblem with "did you mean" for a name that is none (a fixture's argument)."""
+        from editguard.tasks import UnknownTaskError
+
+        try:
+            return self.examples.task(ability)
+        except UnknownTaskError as error:
+            raise GateProblem(str(error)) from None
 
     @contextlib.contextmanager
     def edited(self, delta: Any = None) -> Iterator[Any]:
