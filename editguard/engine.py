@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from editguard.backends.protocol import BackendError
 from editguard.evaluator import GenerationRequest, LoglikelihoodRequest, _cut
 
 ENGINE_VERSION = 1  # part of the output-cache key, with the endpoint's served model
@@ -34,7 +35,7 @@ DEFAULT_TIMEOUT_S = 120.0
 RETRIES = 3
 
 
-class EngineError(RuntimeError):
+class EngineError(BackendError):
     """The engine could not be reached or gave an unusable answer; the message names the endpoint."""
 
 
@@ -107,6 +108,10 @@ class EngineBackend:
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[float]:
         return [total for total, _ in self.loglikelihood_with_lengths(requests)]
+
+    def close(self) -> None:
+        """Nothing to let go of: the engine belongs to whoever started it."""
+        return None
 
     def loglikelihood_with_lengths(self, requests: Sequence[LoglikelihoodRequest]) -> list[tuple[float, int]]:
         """(sum of log-probabilities, number of continuation tokens) per request, in request order."""

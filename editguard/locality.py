@@ -165,82 +165,49 @@ class _Remembered:
         self.new.clear()
 
 
-def model_probe(session: Any, requests: Sequence[Any] = (), tokens: int = ANSWER_TOKENS) -> LocalityProbe:
-    """A ``LocalityProbe`` over the session's base model, with and without its edit applied.  The base's answers and
-    the edited model's ranks come from the cache folder when these models answered the prompt before (``save`` keeps
-    the new ones; ``--editguard-rescore`` computes them again)."""
-    import torch
+def model_probe(
+    base: Any, delta: Any, *, cache_dir: Path | None, rescore: bool = False, requests: Sequence[Any] = (), tokens: int = ANSWER_TOKENS,
+) -> LocalityProbe:  # fmt: skip
+    """A ``LocalityProbe`` over ``base`` (``models.LoadedModel``) and base + ``delta``, asked through the in-process
+    backend (``backends.inprocess``: greedy tokens, token ranks).  The base's answers and the edited model's ranks come
+    from ``cache_dir`` when these models answered the prompt before (``save`` keeps the new ones; ``rescore`` computes
+    them again)."""
+    from editguard.backends.inprocess import InProcessBackend, numerics
+    from editguard.fingerprint import combine
 
+    models = {False: InProcessBackend(base), True: InProcessBackend(base, delta)}
     stores: dict[bool, _Remembered] = {}
 
     def remembered(edited: bool) -> _Remembered:
         if edited not in stores:
-            from editguard.fingerprint import combine
-            from editguard.stages.scoring import numerics
-
-            base, settings = session.base, session.settings
-            model = combine(base.key, session.edits.primary.delta.fingerprint) if edited else base.key
+            model = combine(base.key, delta.fingerprint) if edited else base.key
             material = {"model": model, "numerics": numerics(base), "tokens": tokens, "kept": "ranks" if edited else "answer"}
-            stores[edited] = _Remembered(settings.cache_dir, material, read=not settings.rescore)
+            stores[edited] = _Remembered(cache_dir, material, read=not rescore)
         return stores[edited]
-
-    def run(edited: bool, work: Callable[[Any], Any]) -> Any:
-        base = session.base
-        with torch.no_grad():
-            if not edited:
-                return work(base)
-            with session.edited():
-                return work(base)
-
-    def encode(base: Any, text: str) -> list[int]:
-        return list(base.tokenizer(text)["input_ids"])
-
-    def greedy_answer(prompt: str, edited: bool) -> list[int]:
-        def greedy(base: Any) -> list[int]:
-            from editguard.models import input_device
-
-            ids = torch.tensor([encode(base, prompt)], device=input_device(base.model))
-            out = base.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens, do_sample=False,
-                                      pad_token_id=base.tokenizer.pad_token_id)  # fmt: skip
-            return [int(t) for t in out[0, ids.shape[1] :]]
-
-        return list(run(edited, greedy))
 
     def answer(prompt: str, edited: bool) -> list[int]:
         if edited:  # asked only to show a failure
-            return greedy_answer(prompt, True)
+            return models[True].greedy_tokens(prompt, tokens)
         store = remembered(False)
         kept = store.get(prompt)
         if not (isinstance(kept, list) and all(isinstance(token, int) for token in kept)):
-            kept = greedy_answer(prompt, False)
+            kept = models[False].greedy_tokens(prompt, tokens)
             store.put(prompt, kept)
         return list(kept)
 
-    def model_ranks(prompt: str, continuation: list[int], edited: bool) -> list[int]:
-        def rank(base: Any) -> list[int]:
-            from editguard.models import input_device
-
-            context = encode(base, prompt)
-            ids = torch.tensor([context + continuation], device=input_device(base.model))
-            logits = base.model(ids).logits[0, len(context) - 1 : -1].float()  # (answer tokens, vocab)
-            chosen = logits[torch.arange(len(continuation)), torch.tensor(continuation)]
-            return [int(n) for n in (logits > chosen[:, None]).sum(dim=1)]
-
-        return list(run(edited, rank)) if continuation else []
-
     def ranks(prompt: str, continuation: list[int], edited: bool) -> list[int]:
         if not edited or not continuation:
-            return model_ranks(prompt, continuation, edited)
+            return models[edited].token_ranks(prompt, continuation)
         store = remembered(True)
         kept = store.get(prompt)
         if isinstance(kept, dict) and kept.get("tokens") == list(continuation) and isinstance(kept.get("ranks"), list):
             return list(kept["ranks"])
-        found = model_ranks(prompt, continuation, True)
+        found = models[True].token_ranks(prompt, continuation)
         store.put(prompt, {"tokens": list(continuation), "ranks": found})
         return found
 
     def decode(ids: list[int]) -> str:
-        return str(session.base.tokenizer.decode(ids))
+        return str(base.tokenizer.decode(ids))
 
     def save() -> None:
         for store in stores.values():

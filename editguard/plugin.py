@@ -230,7 +230,8 @@ def editguard_locality(editguard: Any, request: pytest.FixtureRequest) -> Iterat
         editguard.ready()
         editguard.edits.primary  # noqa: B018 -- the edit, or the problem that stops it, before the test runs
         requests = editguard.edits.requests if editguard.settings.edited is None else ()
-    probe = model_probe(editguard, requests)
+    settings = editguard.settings
+    probe = model_probe(editguard.base, editguard.edits.primary.delta, cache_dir=settings.cache_dir, rescore=settings.rescore, requests=requests)
     yield probe
     probe.save()  # the answers computed now are read from the cache folder next time
 
@@ -488,7 +489,7 @@ _EDIT_SOURCES: dict[bool | None, str] = {
 def backend_lines(rows: list[Row]) -> list[str]:
     """Where the scores came from, said when it is not in process, and a warning when baselines and edited
     models were scored by different backends: outcomes the two disagree on would count as the edit's."""
-    from editguard.baselines import BACKEND_WORDS
+    from editguard.backends.table import RECORDED_WORDS
 
     scored = [row for row in rows if all(row.backends)]
     mixed = sorted((row for row in scored if row.backends[0] != row.backends[1]), key=lambda row: row.ability)
@@ -498,8 +499,8 @@ def backend_lines(rows: list[Row]) -> list[str]:
     if mixed:
         baseline, edited = mixed[0].backends
         lines.append(
-            f"warning: the baselines of {', '.join(row.ability for row in mixed)} were scored {BACKEND_WORDS[baseline]} and the edited model "
-            f"{BACKEND_WORDS[edited]}, so an example the two backends score differently counts as a change the edit made; "
+            f"warning: the baselines of {', '.join(row.ability for row in mixed)} were scored {RECORDED_WORDS[baseline]} and the edited model "
+            f"{RECORDED_WORDS[edited]}, so an example the two backends score differently counts as a change the edit made; "
             "record the baselines with the same --editguard-backend (--editguard-update-baselines) to compare like with like"
         )
     return lines

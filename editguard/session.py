@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from editguard import report
-from editguard.baselines import Baseline, backend_of
+from editguard.backends import backend_kind
+from editguard.baselines import Baseline
 from editguard.errors import GateProblem, brief, remembered
 from editguard.metrics import Score
 from editguard.progress import reporter
@@ -222,7 +223,7 @@ def _judged(session: Session, task: Task) -> tuple[Row, str | None]:
         variant=variant.label if len(session.edits.variants) > 1 else "",
         curve=session.verdicts.curve(task.name) if settings.edit_counts else None,
         dtype=session.base.dtype,
-        backends=(session.baseline(task.name).backend, backend_of(settings.backend)),
+        backends=(session.baseline(task.name).backend, backend_kind(settings.backend).records_as),
         worsened=session.verdicts.worsened(task.name, variant.delta),
         stack_drift=_drift(session, task.name),
         **_canary_measures(session, task, variant.delta),

@@ -21,7 +21,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from editguard.baselines import Baseline, BaselineError, BaselineStore, backend_of, staleness
+from editguard.backends import backend_kind
+from editguard.baselines import Baseline, BaselineError, BaselineStore, staleness
 from editguard.errors import GateProblem
 from editguard.fingerprint import library_versions
 from editguard.stack import OUTPUT_PACKAGES, output_versions
@@ -81,7 +82,7 @@ class Baselines:
             protocol=task.protocol,
             data=self.examples.source(ability),
             dtype=base.dtype,
-            backend=backend_of(self.settings.backend),
+            backend=backend_kind(self.settings.backend).records_as,
             unparsed=score.unparsed,
             extras=dict(score.extras),
         )
@@ -105,7 +106,7 @@ class Baselines:
     def _on_this_stack(self, baseline: Baseline) -> Baseline:
         now = output_versions()
         recorded = {package: str(baseline.versions.get(package, "-")) for package in OUTPUT_PACKAGES}
-        if recorded == now or baseline.backend != "hf" or backend_of(self.settings.backend) != "hf":
+        if recorded == now or baseline.backend != "hf" or backend_kind(self.settings.backend).records_as != "hf":
             return baseline  # an engine's numerics are its own: its versions are not these
         task = self.examples.task(baseline.ability)
         score = self.scoring.score(task, self.examples.sample(task))

@@ -18,7 +18,8 @@ def _probe(cache: Path, delta_file: Path, **settings: Any) -> tuple[Any, list[in
     calls: list[int] = []
     model = session.base.model
     model.register_forward_hook(lambda *_: calls.append(1))
-    return model_probe(session), calls
+    settings = session.settings
+    return model_probe(session.base, session.edits.primary.delta, cache_dir=settings.cache_dir, rescore=settings.rescore), calls
 
 
 def test_a_rerun_reads_the_locality_answers_instead_of_running_the_models(tmp_path: Path, tiny: Any) -> None:
