@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
-from editguard import stats
+from editguard import statistics as stats
 from editguard.metrics import get_metric
-from editguard.stats import Decision, PairedOutcomes
+from editguard.statistics import Decision, PairedOutcomes
+from editguard.statistics.score_test import _constrained_flip_rates
 
 ALPHA = 0.05
 TOLERANCE = 0.05
@@ -105,7 +106,7 @@ def error_rates(rng: np.random.Generator, reps: int) -> str:
 
 def tango_uncorrected(positive: np.ndarray, negative: np.ndarray, n: int, difference: float) -> np.ndarray:
     """Tango's Z without the continuity and skewness corrections, for comparison."""
-    p_positive, p_negative = stats._constrained_flip_rates(
+    p_positive, p_negative = _constrained_flip_rates(
         *(np.asarray(value, dtype=float) for value in (positive, negative, n, difference))
     )
     variance = n * np.maximum(p_positive + p_negative - difference**2, 0.0)

@@ -93,7 +93,7 @@ class Verdict:
 def compare(ability: str, base: Mapping[str, Any], edited: Mapping[str, Any], policy: Policy, *, metric: str) -> Verdict:
     """Paired verdict on the examples both models answered (matched by example id), by the method the metric's
     record names; ``base`` and ``edited`` map example ids to outcomes."""
-    from editguard import stats
+    from editguard import statistics as stats
 
     record = get_metric(metric)
     ids = sorted(set(base) & set(edited))
@@ -115,7 +115,7 @@ def compare_sequential(
 ) -> Verdict:
     """Anytime-valid verdict on 0/1 or [0, 1] outcomes in evaluation order (a seeded random order), for a metric
     whose record allows early stopping (``Metric.sequential``)."""
-    from editguard import stats
+    from editguard import statistics as stats
 
     record = get_metric(metric)
     if not record.sequential:
@@ -178,7 +178,7 @@ class Signal:
 def signal(ability: str, base: Mapping[str, Any], chance: float, policy: Policy, *, metric: str) -> Signal:
     """Is the baseline (example id -> outcome) clearly more than ``policy.tolerance`` above chance?  One-sided test at
     ``policy.alpha`` (``Signal``)."""
-    from editguard import stats
+    from editguard import statistics as stats
 
     record = get_metric(metric)
     outcomes = [base[i] for i in sorted(base)]
@@ -227,7 +227,7 @@ def holm_correct(gated: Mapping[str, GatedVerdict], alpha: float, fail_rule: str
     and FAIL stand, and so does a verdict reached by early stopping, whose anytime-valid p-value belongs to its own
     stopping rule.  With ``fail_rule="significant"`` a FAIL also needs the point drop beyond the tolerance.
     """
-    from editguard import stats
+    from editguard import statistics as stats
 
     if fail_rule not in FAIL_RULES:
         raise ValueError(f"fail_rule must be one of {', '.join(FAIL_RULES)}, got {fail_rule!r}")

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
-from editguard import stats
+from editguard import statistics as stats
 from editguard.metrics import get_metric
-from editguard.stats import Decision, FailRule, PairedOutcomes
+from editguard.statistics import Decision, FailRule, PairedOutcomes
 from editguard.verdict import GatedVerdict, Outcome, holm_correct
 
 ALPHA = 0.05

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from editguard import stats
+from editguard import statistics as stats
 from editguard.editing.requests import EditRequest, load_requests
 from editguard.locality import Template, Vocabulary, shipped_vocabulary, unrelated_prompts
 from editguard.metrics import get_metric

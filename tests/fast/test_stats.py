@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from editguard import stats
+from editguard import statistics as stats
 from editguard.metrics import Analysis, Metric, OutcomeKind, get_metric, macro_recall, mean, micro_f1
-from editguard.stats import Decision, FailRule, PairedOutcomes
+from editguard.statistics import Decision, FailRule, PairedOutcomes
 
 
 from stats_support import ALPHA, TOLERANCE, RANK, ACCURACY, ROUGE, ENTITY_F1, paired_binary, gate, binary_gate, rouge_like, entity_counts

@@ -101,7 +101,7 @@ def test_early_stopping_settles_a_collapse_on_the_first_chunk() -> None:
 def test_the_verdict_module_does_not_import_pytest() -> None:
     import subprocess
 
-    code = "import sys, editguard.verdict, editguard.stats; sys.exit('pytest' in sys.modules or 'torch' in sys.modules)"
+    code = "import sys, editguard.verdict, editguard.statistics; sys.exit('pytest' in sys.modules or 'torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

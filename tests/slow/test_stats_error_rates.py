@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from editguard import stats
-from editguard.stats import Decision, FailRule, PairedOutcomes
+from editguard import statistics as stats
+from editguard.statistics import Decision, FailRule, PairedOutcomes
 
 
 from stats_support import ALPHA, TOLERANCE, ACCURACY, ROUGE, allowed_rate, allowed_shortfall, paired_binary, gate, binary_gate, random_null_rates, rouge_like, entity_counts
