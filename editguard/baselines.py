@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from editguard.atomic import os_error_cause, remove_stale_temporaries, write_text
 from editguard.errors import shown
-from editguard.metrics import OutcomeKind, get_metric
+from editguard.metrics import Metric, OutcomeKind, get_metric
+from editguard.preflight import not_a_file
 
 if TYPE_CHECKING:
     from editguard.identity import ModelIdentity
@@ -73,6 +74,18 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "task_fingerprint": str,
     "model": str,
     "model_fingerprint": str,
+}
+
+
+# Fields a baseline may leave out (a default applies), checked when they are there.
+_OPTIONAL_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "versions": dict,
+    "protocol": str,
+    "data": str,
+    "dtype": str,
+    "backend": str,
+    "unparsed": int,
+    "extras": dict,
 }
 
 
@@ -136,12 +149,17 @@ class BaselineStore:
         """The stored baseline, None when there is none; BaselineError when the file is malformed."""
         path = self.path(model, ability, protocol)
         remove_stale_temporaries(path.parent)
+        what = not_a_file(path)
+        if what:
+            thing = "the link" if path.is_symlink() else "it"
+            raise BaselineError(f"baseline {path} is {what}, not a baseline file; remove {thing} and record the baseline with --editguard-update-baselines")
         if not path.is_file():
             return None
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise BaselineError(f"baseline {path} is not valid JSON ({error}); re-record it with --editguard-update-baselines") from None
+        except (OSError, ValueError, RecursionError) as error:  # ValueError: not UTF-8, not JSON, a number too long
+            why = str(error).partition(";")[0]
+            raise BaselineError(f"baseline {path} is not valid JSON ({why}); re-record it with --editguard-update-baselines") from None
         return _validated(path, record)
 
     def write(self, baseline: Baseline) -> Path:
@@ -160,15 +178,18 @@ class BaselineStore:
 def _validated(path: Path, record: Any) -> Baseline:
     if not isinstance(record, dict):
         raise BaselineError(f"baseline {path} must hold a JSON object; re-record it with --editguard-update-baselines")
-    for name, kind in _FIELDS.items():
+    for name, kind in (_FIELDS | _OPTIONAL_FIELDS).items():
         value = record.get(name)
-        if name not in record:
+        if name not in record and name in _FIELDS:
             raise BaselineError(f"baseline {path}: field {name!r} is missing; {_RERECORD}")
-        if not isinstance(value, kind) or isinstance(value, bool):
+        if name in record and (not isinstance(value, kind) or isinstance(value, bool)):
             expected = _TYPE_NAMES.get(kind, "a number")
             raise BaselineError(f"baseline {path}: field {name!r} is {shown(value)}, not {expected}; {_RERECORD}")
     if record.get("format", FORMAT) != FORMAT:
-        raise BaselineError(f"baseline {path}: format {shown(record['format'])} is not supported by this editguard (expects {FORMAT})")
+        raise BaselineError(
+            f"baseline {path}: format {shown(record['format'])} is not supported by this editguard (expects {FORMAT}); "
+            f"{_RERECORD}, or run the editguard that wrote it"
+        )
     _check_values(path, record)
     _check_identity(path, record.get("identity", {}))
     known = {name: record[name] for name in Baseline.__dataclass_fields__ if name in record}
@@ -190,8 +211,20 @@ def _check_values(path: Path, record: dict[str, Any]) -> None:
     lengths = {len(outcome) for outcome in record["outcomes"].values() if isinstance(outcome, list)}
     if len(lengths) > 1:
         raise BaselineError(f"baseline {path}: field 'outcomes' mixes lists of {sorted(lengths)} counts; {_RERECORD}")
+    if lengths and not _aggregates(metric, list(record["outcomes"].values())):
+        raise BaselineError(
+            f"baseline {path}: field 'outcomes' holds lists of {lengths.pop()} counts, not the counts metric {metric.name!r} reads; {_RERECORD}"
+        )
     if record["n"] != len(record["outcomes"]):
         raise BaselineError(f"baseline {path}: field 'n' is {record['n']} but 'outcomes' holds {len(record['outcomes'])}; {_RERECORD}")
+    if not 0 <= record.get("unparsed", 0) <= record["n"]:
+        raise BaselineError(f"baseline {path}: field 'unparsed' is {record['unparsed']}, not a count of the {record['n']} examples; {_RERECORD}")
+    for name, value in record.get("extras", {}).items():
+        if not _is_number(value):
+            raise BaselineError(f"baseline {path}: field 'extras', metric {shown(name)}: {shown(value)} is not a finite number; {_RERECORD}")
+    for name, value in record.get("versions", {}).items():
+        if not isinstance(value, str):
+            raise BaselineError(f"baseline {path}: field 'versions', package {shown(name)}: {shown(value)} is not a version; {_RERECORD}")
 
 
 def _check_identity(path: Path, identity: Any) -> None:
@@ -219,6 +252,15 @@ def _outcome_problem(kind: OutcomeKind, outcome: Any) -> str | None:
     if not 0 <= outcome <= 1:
         return "is outside [0, 1]"
     return None
+
+
+def _aggregates(metric: Metric, outcomes: list[Any]) -> bool:
+    """Whether the metric computes a score from these counts (entity F1 reads three of each example, for one)."""
+    try:
+        metric.aggregate(outcomes)
+    except (IndexError, TypeError, ValueError, ZeroDivisionError):
+        return False
+    return True
 
 
 def _is_number(value: Any) -> bool:

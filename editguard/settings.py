@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from editguard.editing import registry as editing
+from editguard.preflight import not_a_file
 
 DEFAULT_TOLERANCE = 0.05
 CANARY_TOLERANCES = {"canary": 0.05}  # a rise of log-perplexity: a perplexity ratio of exp(0.05) = 1.051 (tasks/canary.py)
@@ -74,7 +75,7 @@ def _at_least_one(text: str, unit: str, least: str) -> int:
     try:
         value = int(text)
     except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {unit}") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {unit}; give one such as 10") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least {least}")
     return value
@@ -156,7 +157,7 @@ def parse_mode(text: str) -> str:
     return name
 
 
-METHOD_HELP = "EasyEdit method used to apply the edits: " + _or(list(editing.METHODS))
+METHOD_HELP = "EasyEdit method used to apply the edits: " + _or(list(editing.METHODS)) + " (default ROME)"
 MODE_HELP = _or([f"{mode.name} ({mode.summary})" for mode in editing.MODES.values()])
 
 
@@ -171,7 +172,7 @@ def parse_device(text: str) -> str:
 def parse_device_map(text: str) -> str:
     """``auto`` or ``balanced`` (accelerate spreads the model over the worker's GPUs), or a JSON file of module -> device."""
     text = str(text).strip()
-    if text in DEVICE_MAPS or Path(text).is_file():
+    if text in DEVICE_MAPS or _is_file(text):
         return text
     raise argparse.ArgumentTypeError(
         f"{text!r} is not a device map; use auto, balanced, or a JSON file mapping module names to devices "
@@ -179,10 +180,18 @@ def parse_device_map(text: str) -> str:
     )
 
 
+def _is_file(text: str) -> bool:
+    """Whether ``text`` names a file; a name the system cannot look up (too long) names none."""
+    try:
+        return Path(text).is_file()
+    except OSError:
+        return False
+
+
 def parse_existing_file(text: str) -> Path:
     path = Path(text)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"file {text!r} does not exist")
+    if not _is_file(text):
+        raise argparse.ArgumentTypeError(f"file {text!r} does not exist; check the path")
     return path
 
 
@@ -190,11 +199,12 @@ SHIPPED_EDITS = ("demo", "zsre-20", "counterfact-damage")  # kept equal to editg
 
 
 def parse_edits(text: str) -> str:
-    if text in SHIPPED_EDITS or Path(text).is_file():
+    if text in SHIPPED_EDITS or _is_file(text):
         return text
+    what = not_a_file(Path(text))
     raise argparse.ArgumentTypeError(
-        f"edits file {text!r} does not exist; give an edit-requests file (editguard JSONL, ZsRE or CounterFact JSON) "
-        f"or a shipped set: {', '.join(SHIPPED_EDITS)}"
+        f"edits file {text!r} {f'is {what}, not an edits file' if what else 'does not exist'}; give an edit-requests file "
+        f"(editguard JSONL, ZsRE or CounterFact JSON) or a shipped set: {', '.join(SHIPPED_EDITS)}"
     )
 
 
@@ -323,17 +333,17 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("model", "base model: 'smollm2' (embedded default), 'tiny-gpt2', a local folder, a model id or a .gguf file", metavar="SOURCE"),
+    Option("model", "base model: 'smollm2' (embedded default), 'tiny-gpt2', a local folder, a model id (offline: HF_HUB_OFFLINE=1) or a .gguf file", metavar="SOURCE"),
     Option("edits", "edit requests applied to the base: an editguard JSONL, ZsRE or CounterFact JSON file (detected), or a shipped set: 'demo' (3 edits), 'zsre-20', 'counterfact-damage' (60 edits that damage)", parse_edits, metavar="FILE"),
     Option("edited", "an edited model made elsewhere: a checkpoint folder or a .safetensors file of weight deltas (instead of --editguard-edits)", Path, metavar="PATH"),
     Option("method", METHOD_HELP, parse_method, metavar="NAME"),
     Option("mode", MODE_HELP, parse_mode, metavar="MODE"),
-    Option("rect", "RECT: keep only this fraction (e.g. 0.4) of each changed tensor's entries, by relative change, before gating", parse_rect, metavar="FRACTION"),
+    Option("rect", "RECT: keep only this fraction (0.4 in the paper; 'on' means 0.4) of each changed tensor's entries, by relative change, before gating", parse_rect, metavar="FRACTION"),
     Option("edit_limit", "apply only the first N requests of the edits file (default: all of them)", parse_edit_limit, metavar="N"),
     Option("edit_counts", "also gate after each of these numbers of edits (sequential or batch), e.g. 1,2,5,10,20, and draw the curve", parse_counts, metavar="N,N,..."),
     Option("curve", "PNG file for the edit-count curve (default editguard-curve.png)", Path, metavar="FILE"),
     Option("min_reliability", "edit quality: smallest mean reliability (the edit took) that passes; a request at 0 always fails (default 0.9)", parse_fraction, metavar="FRACTION"),
-    Option("hparams", "EasyEdit-style YAML file overriding the method's default hyper-parameters", parse_existing_file, metavar="FILE"),
+    Option("hparams", "EasyEdit-style YAML file overriding the method's default hyper-parameters (which are derived from the model's structure)", parse_existing_file, metavar="FILE"),
     Option("baselines", "folder of baseline files (default: baselines/ under the rootdir)", Path, metavar="DIR"),
     Option("tolerance", "largest allowed drop: FRACTION for every ability, or ABILITY=FRACTION; repeatable (default 0.05)", parse_tolerance, repeat=True, metavar="[ABILITY=]FRACTION"),
     Option("limit", "examples per ability (a fixed, seeded sample; default: all)", parse_limit, metavar="N"),
@@ -341,7 +351,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("dtype", "precision the model is loaded, edited and scored in: auto (bfloat16 on a CUDA device that supports it, else float32), float32, bfloat16 or float16", _choice("dtype", DTYPES), metavar="DTYPE"),
     Option("device_map", "spread a model too large for one device over the worker's GPUs with accelerate: auto, balanced, or a JSON file of module -> device (a GPU index, 'cuda:N' or 'cpu' to offload; not 'disk', where no edit can be applied)", parse_device_map, metavar="auto|balanced|FILE"),
     Option("update_baselines", "score the base model and (re)write the baseline files instead of gating", parse_bool, flag=True),
-    Option("cache_dir", "folder for converted models and computed edits (default: $EDITGUARD_CACHE_DIR or ~/.cache/editguard)", Path, metavar="DIR"),
+    Option("cache_dir", "folder for converted models, computed edits, MEMIT statistics and model outputs (default: $EDITGUARD_CACHE_DIR, else $XDG_CACHE_HOME/editguard, else ~/.cache/editguard)", Path, metavar="DIR"),
     Option("report", "write the per-ability results as JSON to this file", Path, metavar="FILE"),
     Option("markdown", "write a Markdown summary (verdict, table, edit quality, remedies) to this file; it is also appended to $GITHUB_STEP_SUMMARY when that is set", Path, metavar="FILE"),
     Option("html", "write a self-contained HTML report (table, interval plot, examples that got worse, edit quality, curve) to this file", Path, metavar="FILE"),
@@ -355,7 +365,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("served_edited", "the engine's served model name for the edited model: a second model, or the LoRA adapter written by --editguard-export-edited", metavar="NAME"),
     Option("abilities", "comma-separated abilities to gate, and 'canary' and 'locality' for those checks (default: all of them)", parse_abilities, metavar="NAMES"),
     Option("protocol", "default (correct scoring) or study (the reference study's prompts and scorers, flaws included)", parse_protocol, metavar="NAME"),
-    Option("batch_size", "most examples per forward pass, or auto (default: 64 on a CPU, 512 on CUDA, within a token budget per device, backing off on CUDA out-of-memory); scores do not depend on it", parse_batch_size, metavar="N|auto"),
+    Option("batch_size", "most examples per forward pass, or auto (default: on a CPU 64 within 4,096 tokens; on CUDA 512 within what half the GPU's free memory holds, backing off on out-of-memory); scores do not depend on it", parse_batch_size, metavar="N|auto"),
     Option("rescore", "score again instead of reading cached model outputs (the cache is refreshed)", parse_bool, flag=True),
     Option("alpha", "chance of a wrong verdict over all gated abilities: a false FAIL (Holm) or a false PASS of the gate (default 0.05)", parse_alpha, metavar="RATE"),
     Option("fail_rule", "margin: FAIL when the whole interval lies below -tolerance (default); significant: FAIL when the drop is significant and larger than the tolerance", _choice("fail rule", ("margin", "significant")), metavar="RULE"),
@@ -365,7 +375,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("early_stop", "score the edited model in chunks and stop each ability once its verdict is settled (anytime-valid confidence sequence)", parse_bool, flag=True),
     Option("chunk", "examples per chunk for --editguard-early-stop (default 40)", parse_limit, metavar="N"),
     Option("noise_floor", "also re-score the base model under another batch size and order, and report any difference (the evaluator's own jitter; it should be 0)", parse_bool, flag=True),
-    Option("data", "data for one ability: ABILITY=probe|hf:NAME[/CONFIG][:SPLIT]|file:PATH|study:PATH; repeatable (default: the embedded probe sets)", parse_data, repeat=True, metavar="ABILITY=SOURCE"),
+    Option("data", "data for one ability: ABILITY=probe|hf:NAME[/CONFIG][:SPLIT][#FIELD=COLUMN,...]|hf:PATH[:SPLIT]|file:PATH|study:PATH; repeatable (default: the embedded probe sets)", parse_data, repeat=True, metavar="ABILITY=SOURCE"),
 )
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 

@@ -23,7 +23,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-TIERS = ("fast", "slow", "model")
+TIERS = ("fast", "slow", "fuzz", "model")
 
 
 def _share_the_cores() -> None:

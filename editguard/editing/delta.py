@@ -135,7 +135,7 @@ def check_values(delta: WeightDelta, source: str) -> None:
                 f"{source}: tensor {name!r} is {str(tensor.dtype).removeprefix('torch.')}, not floating point; a weight "
                 "delta holds the change of each weight as a float (save edited - base in the weights' dtype or float32)"
             )
-        finite = torch.isfinite(tensor)
+        finite = torch.isfinite(tensor if tensor.element_size() > 1 else tensor.float())  # float8: no isfinite of its own
         if not bool(finite.all()):
             bad = int(finite.numel() - finite.sum())
             raise DeltaError(
@@ -159,13 +159,15 @@ def tied_names(model: Any) -> dict[str, str]:
 def untied(model: Any, delta: WeightDelta, source: str) -> WeightDelta:
     """``delta`` with each tensor named by a tied alias (``lm_head.weight`` tied to the embeddings) under the name the
     model lists the one tensor by; DeltaError when the delta changes the two names of one tensor differently."""
+    import torch
+
     aliases = {name: canonical for name, canonical in tied_names(model).items() if name in delta.tensors}
     if not aliases:
         return delta
     tensors = {name: tensor for name, tensor in delta.tensors.items() if name not in aliases}
     for alias, canonical in sorted(aliases.items()):
         change = delta.tensors[alias]
-        if canonical in tensors and not bool((tensors[canonical] == change).all()):
+        if canonical in tensors and not torch.equal(tensors[canonical], change):  # another shape: not equal either
             raise DeltaError(
                 f"{source}: tensor {alias!r} is tied to {canonical!r} in the base model (one tensor), and the edit changes "
                 f"them differently; edit {canonical!r} alone, or untie the model's embeddings before editing"

@@ -25,9 +25,8 @@ def load_edited(path: Path, base_model: Any, read: WeightDelta | None = None) ->
     check_edited_path(path)
     if path.is_dir():
         return _checked(_delta_from_checkpoint(path, base_model), path)
-    delta = read or read_delta_file(path)
+    delta = untied(base_model, read or read_delta_file(path), f"edited model {path}")  # its errors name the file
     try:
-        delta = untied(base_model, delta, f"edited model {path}")
         check_fits(base_model, delta)
     except DeltaError as error:
         raise DeltaError(f"edited model {path}: {error}; was it made from this base model?") from None
@@ -72,21 +71,31 @@ def _delta_from_checkpoint(folder: Path, base_model: Any) -> WeightDelta:
     tensors = {}
     for shard in shards:
         for name, tensor in _tensors(shard).items():
-            if name in aliases:  # the base ties it to another parameter: the difference is checked as that one's
-                tensors[name] = exact_difference(tensor.to(parameters[aliases[name]].dtype), parameters[aliases[name]].detach().to("cpu"))
-                continue
-            if name not in parameters:
-                raise DeltaError(f"edited checkpoint {str(shard)!r} has tensor {name!r}, which the base model lacks")
-            base = parameters[name].detach().to("cpu")
-            if tuple(tensor.shape) != tuple(base.shape):
-                raise DeltaError(
-                    f"edited checkpoint tensor {name!r} has shape {tuple(tensor.shape)}, the base's has {tuple(base.shape)}"
-                )
+            base = _base_of(shard, name, tensor, parameters, aliases)
             difference = exact_difference(tensor.to(base.dtype), base)  # the edited weight in the base's dtype, exactly
-            if bool(difference.any()):
+            if name in aliases or bool(difference.any()):  # a tied alias: the difference is checked as its tensor's
                 tensors[name] = difference
     changed = {name: tensor for name, tensor in tensors.items() if name not in aliases or bool(tensor.any())}
     return untied(base_model, WeightDelta(changed, {"source": str(folder)}), f"edited checkpoint {folder}")
+
+
+def _base_of(shard: Path, name: str, tensor: Any, parameters: dict[str, Any], aliases: dict[str, str]) -> Any:
+    """The base weight that the checkpoint's tensor ``name`` replaces (a tied alias: its tensor's), on the CPU;
+    DeltaError naming the shard when the base lacks it or it is not a float weight of that shape."""
+    if aliases.get(name, name) not in parameters:
+        raise DeltaError(f"edited checkpoint {str(shard)!r} has tensor {name!r}, which the base model lacks; was it made from this base model?")
+    base = parameters[aliases.get(name, name)].detach().to("cpu")
+    if tuple(tensor.shape) != tuple(base.shape):
+        raise DeltaError(
+            f"edited checkpoint {str(shard)!r}: tensor {name!r} has shape {tuple(tensor.shape)}, the base's has "
+            f"{tuple(base.shape)}; was it made from this base model?"
+        )
+    if not tensor.is_floating_point():
+        raise DeltaError(
+            f"edited checkpoint {str(shard)!r}: tensor {name!r} is {str(tensor.dtype).removeprefix('torch.')}, not floating "
+            "point; save the edited model's weights as floats (save_pretrained with safe_serialization=True)"
+        )
+    return base
 
 
 def _tensors(shard: Path) -> dict[str, Any]:

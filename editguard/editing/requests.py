@@ -39,6 +39,7 @@ for JSON Lines, index for a JSON list, plus ``case_id`` for CounterFact) and the
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -46,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from editguard.errors import shown
+from editguard.preflight import not_a_file
 
 REQUIRED_FIELDS = ("prompt", "subject", "target_new")
 OPTIONAL_FIELDS = (
@@ -62,6 +64,9 @@ ZSRE_20_EDITS = "zsre-20"  # twenty counterfactual ZsRE-style edits, as many as 
 # sixty counterfactual edits in CounterFact's layout, 52 of whose subjects open the prompt: the positive control
 COUNTERFACT_DAMAGE_EDITS = "counterfact-damage"
 SHIPPED_EDITS = {DEMO_EDITS: "demo_edits.jsonl", ZSRE_20_EDITS: "zsre_20.json", COUNTERFACT_DAMAGE_EDITS: "counterfact_damage.json"}
+
+
+EDITS_FILE = "an edit-requests file (editguard JSONL, ZsRE or CounterFact JSON)"
 
 
 class EditRequestError(ValueError):
@@ -101,6 +106,9 @@ def load_requests(path: str | Path) -> tuple[EditRequest, ...]:
 def located_requests(path: str | Path) -> tuple[tuple[str, EditRequest], ...]:
     """The requests of ``path`` (as ``load_requests``), each with where it is (file and line or index), for messages."""
     file = shipped_edits_path(str(path)) if str(path) in SHIPPED_EDITS else Path(path)
+    what = not_a_file(file)
+    if what:
+        raise EditRequestError(f"edits file {str(file)!r} is {what}, not an edits file; give --editguard-edits {EDITS_FILE}")
     if not file.is_file():
         raise EditRequestError(f"edits file {str(file)!r} does not exist; check --editguard-edits")
     records = _records(file)
@@ -125,9 +133,10 @@ def _records(file: Path) -> list[tuple[str, Any]]:
 def _json_list(file: Path, text: str) -> list[tuple[str, Any]]:
     try:
         records = json.loads(text)
-    except json.JSONDecodeError as error:
+    except (ValueError, RecursionError) as error:
+        at = f" at line {error.lineno}, column {error.colno}" if isinstance(error, json.JSONDecodeError) else ""
         raise EditRequestError(
-            f"{file}: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}); "
+            f"{file}: not valid JSON ({_json_problem(error)}{at}); "
             "a file that starts with '[' must be one JSON list of edit requests"
         ) from None
     return [(f"{file}, record [{index}]", record) for index, record in enumerate(records)]
@@ -137,14 +146,19 @@ def _json_lines(file: Path, text: str) -> list[tuple[str, Any]]:
     _check_not_one_object(file, text)
     return [
         (f"{file}, line {number}", _json_line(f"{file}, line {number}", line))
-        for number, line in enumerate(text.splitlines(), start=1)
+        for number, line in enumerate(_lines(text), start=1)
         if line.strip()
     ]
 
 
+def _lines(text: str) -> list[str]:
+    # Split at "\n" only: str.splitlines would also split at U+2028 or U+0085 inside a JSON string.
+    return text.split("\n")
+
+
 def _check_not_one_object(file: Path, text: str) -> None:
     """A file that is one JSON object spread over lines is valid JSON of the wrong shape: say so, not "line 1"."""
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line for line in _lines(text) if line.strip()]
     if len(lines) < 2 or _parses(lines[0]) or not _parses(text):
         return
     raise EditRequestError(
@@ -156,7 +170,7 @@ def _check_not_one_object(file: Path, text: str) -> None:
 def _parses(text: str) -> bool:
     try:
         json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return False
     return True
 
@@ -164,8 +178,15 @@ def _parses(text: str) -> bool:
 def _json_line(where: str, line: str) -> Any:
     try:
         return json.loads(line)
-    except json.JSONDecodeError as error:
-        raise EditRequestError(f"{where}: not valid JSON ({error.msg}); write one JSON object per line") from None
+    except (ValueError, RecursionError) as error:
+        raise EditRequestError(f"{where}: not valid JSON ({_json_problem(error)}); write one JSON object per line") from None
+
+
+def _json_problem(error: ValueError | RecursionError) -> str:
+    """Why ``json.loads`` refused a text: a syntax error, a number of more digits than Python reads, or too deep nesting."""
+    if isinstance(error, json.JSONDecodeError):
+        return error.msg
+    return "nested too deeply" if isinstance(error, RecursionError) else str(error).partition(";")[0]
 
 
 # Field readers, each naming the field (a dotted path into nested objects) when it is wrong.
@@ -183,6 +204,8 @@ def _text(record: dict[str, Any], path: str, where: str) -> str:
 def _optional_text(record: dict[str, Any], field: str, where: str) -> str | None:
     if field in record and not isinstance(record[field], str):
         raise EditRequestError(f"{where}: field {field!r} must be a string; quote it or leave the field out")
+    if field in record and not record[field].strip():
+        raise EditRequestError(f"{where}: field {field!r} is empty; give it the text or leave the field out")
     return record.get(field)
 
 
@@ -196,12 +219,21 @@ def _first_text(record: dict[str, Any], field: str, where: str) -> str:
 
 
 def _check_subject_in_prompt(request: EditRequest, where: str, subject_field: str, prompt_field: str) -> EditRequest:
+    if request.subject not in request.prompt and _nfc(request.subject) in _nfc(request.prompt):
+        raise EditRequestError(
+            f"{where}: field {subject_field!r} ({shown(request.subject)}) occurs in {prompt_field!r} only in another Unicode "
+            "normal form (an accent precomposed in one, decomposed in the other); write both in the same normal form (NFC)"
+        )
     if request.subject not in request.prompt:
         raise EditRequestError(
             f"{where}: field {subject_field!r} ({shown(request.subject)}) does not occur in {prompt_field!r}; "
             "ROME edits at the subject's last token, so write the subject verbatim in the prompt"
         )
     return request
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
 
 
 # Layouts: one parser each, picked from LAYOUTS by the first record's keys.

@@ -31,7 +31,7 @@ TEMPLATE = "{text}"
 
 def to_example(index: int, record: Mapping[str, Any]) -> Example:
     """Context: the first word; continuation (``target``): the rest, with its leading space."""
-    first, _, rest = text(record, "text").partition(" ")
+    first, rest = text(record, "text").split(maxsplit=1)  # words as check_record counts them: a tab parts them too
     return Example(str(record.get("idx", index)), (first,), target=" " + rest.strip())
 
 

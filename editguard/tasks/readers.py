@@ -34,14 +34,34 @@ class FileFormat:
 
 
 def text(path: Path) -> str:
-    return path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark would break the JSON / header
+    _check_file(path)
+    try:
+        return path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark would break the JSON / header
+    except UnicodeDecodeError as error:
+        raise _not_utf8(str(path), error) from None
+
+
+def _check_file(path: Path) -> None:
+    if path.is_dir():
+        raise DataSchemaError(str(path), None, None, "is a folder, not a file", "give the path of the data file itself")
+
+
+def _not_utf8(where: str, error: UnicodeDecodeError) -> DataSchemaError:
+    return DataSchemaError(where, None, None, f"is not UTF-8 text ({error.reason})", "save it as UTF-8")
+
+
+def _json_problem(error: ValueError | RecursionError) -> str:
+    """Why ``json.loads`` refused a text: a syntax error, a number of more digits than Python reads, or too deep nesting."""
+    if isinstance(error, json.JSONDecodeError):
+        return error.msg
+    return "nested too deeply" if isinstance(error, RecursionError) else str(error).partition(";")[0]
 
 
 def json_object(where: str, number: int, source: str) -> dict[str, Any]:
     try:
         value = json.loads(source)
-    except json.JSONDecodeError as error:
-        raise DataSchemaError(where, number, None, f"is not valid JSON ({error.msg})", "fix its syntax") from None
+    except (ValueError, RecursionError) as error:
+        raise DataSchemaError(where, number, None, f"is not valid JSON ({_json_problem(error)})", "fix its syntax") from None
     return _object(where, number, value)
 
 
@@ -72,11 +92,12 @@ def read_json(path: Path) -> Rows:
 
 
 def _json_document(path: Path) -> Any:
+    source = text(path)
     try:
-        return json.loads(text(path))
-    except json.JSONDecodeError as error:
-        problem = f"is not valid JSON ({error.msg} at line {error.lineno})"
-        raise DataSchemaError(str(path), None, None, problem, "fix its syntax") from None
+        return json.loads(source)
+    except (ValueError, RecursionError) as error:
+        at = f" at line {error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
+        raise DataSchemaError(str(path), None, None, f"is not valid JSON ({_json_problem(error)}{at})", "fix its syntax") from None
 
 
 def natural_key(path: Path) -> list[Any]:
@@ -91,10 +112,17 @@ def read_json_files(folder: Path, pattern: str) -> Rows:
 
 
 def _read_delimited(path: Path, dialect: dict[str, Any]) -> Rows:
+    _check_file(path)
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle, **dialect)
-        header = list(reader.fieldnames or [])
-        rows = [_complete_row(str(path), number, row, header) for number, row in enumerate(reader, 1)]
+        try:
+            header = list(reader.fieldnames or [])
+            rows = [_complete_row(str(path), number, row, header) for number, row in enumerate(reader, 1)]
+        except UnicodeDecodeError as error:
+            raise _not_utf8(str(path), error) from None
+        except csv.Error as error:  # a cell longer than the csv module's limit (131,072 characters)
+            problem = f"line {reader.line_num} cannot be read ({error})"
+            raise DataSchemaError(str(path), None, None, problem, "shorten the cell, or give the records as JSON lines") from None
     return Rows(str(path), rows, textual=True)
 
 

@@ -191,7 +191,7 @@ def _parse_cells(ability: Ability, row: Mapping[str, str]) -> dict[str, Any]:
 def _existing(source: DataSource) -> Path:
     path = Path(str(source.path)).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or folder (data source '{source}')")
+        raise FileNotFoundError(f"{path}: no such file or folder (data source '{source}'); check the path in --editguard-data")
     return path
 
 

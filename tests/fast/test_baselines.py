@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,88 @@ def test_baselines_and_edited_models_scored_by_different_backends_are_told() -> 
     mixed = backend_lines(rows(("hf", "engine"), ("engine", "engine")))
     assert mixed[1].startswith("warning: the baselines of nli were scored in process and the edited model through an engine,")
     assert mixed[1].endswith("record the baselines with the same --editguard-backend (--editguard-update-baselines) to compare like with like")
+
+
+# Found by the fuzz tier (tests/fuzz/test_fuzz_baselines.py)
+
+
+def _recorded(tmp_path: Path, **changes: object) -> Path:
+    path = BaselineStore(tmp_path).write(_baseline())
+    path.write_text(json.dumps(json.loads(path.read_text()) | changes))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('{"n": ' + "1" * 5000 + "}", r"is not valid JSON \(Exceeds the limit \(4300 digits\) for integer string conversion: value has 5000 digits\); re-record"),
+        ("[" * 100_000 + "]" * 100_000, r"is not valid JSON \(maximum recursion depth exceeded while decoding a JSON array"),
+    ],
+)
+def test_a_number_too_long_or_nesting_too_deep_for_python_is_not_valid_json(tmp_path: Path, text: str, says: str) -> None:
+    path = BaselineStore(tmp_path).write(_baseline())
+    path.write_text(text)
+    with pytest.raises(BaselineError, match=says):
+        BaselineStore(tmp_path).read("m", "sentiment")
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"versions": ""}, r"field 'versions' is '', not a JSON object"),
+        ({"unparsed": ""}, r"field 'unparsed' is '', not a whole number"),
+        ({"unparsed": 3}, r"field 'unparsed' is 3, not a count of the 2 examples"),
+        ({"extras": [0.5]}, r"field 'extras' is \[0.5\], not a JSON object"),
+        ({"extras": {"mrr": "high"}}, r"field 'extras', metric 'mrr': 'high' is not a finite number"),
+        ({"versions": {"torch": None}}, r"field 'versions', package 'torch': None is not a version"),
+        ({"backend": None}, r"field 'backend' is None, not a string"),
+        ({"dtype": 16}, r"field 'dtype' is 16, not a string"),
+    ],
+)
+def test_an_optional_field_of_the_wrong_type_is_refused(tmp_path: Path, changes: dict, says: str) -> None:
+    path = _recorded(tmp_path, **changes)
+    with pytest.raises(BaselineError, match=f"baseline {path}: {says}; re-record it with --editguard-update-baselines"):
+        BaselineStore(tmp_path).read("m", "sentiment")
+
+
+@pytest.mark.parametrize(("metric", "outcome"), [("entity_f1", [1]), ("entity_f1", []), ("study_entity_recall", [1, 1, 1])])
+def test_counts_that_the_metric_cannot_score_are_refused(tmp_path: Path, metric: str, outcome: list) -> None:
+    _recorded(tmp_path, metric=metric, outcomes={"0": outcome, "1": outcome})
+    with pytest.raises(BaselineError, match=rf"field 'outcomes' holds lists of {len(outcome)} counts, not the counts metric '{metric}' reads"):
+        BaselineStore(tmp_path).read("m", "sentiment")
+
+
+def test_a_format_of_another_editguard_says_what_to_do(tmp_path: Path) -> None:
+    _recorded(tmp_path, format=2)
+    with pytest.raises(BaselineError, match=r"format 2 is not supported by this editguard \(expects 1\); re-record it with"):
+        BaselineStore(tmp_path).read("m", "sentiment")
+
+
+# Unclear inputs made clear: a baseline file that is no file is not "no baseline"
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda path, tmp: path.symlink_to(os.devnull), rf"is a link to {os.devnull} \(a device\), not a baseline file; remove the link"),
+        (lambda path, tmp: path.symlink_to(tmp), r"is a link to .* \(a folder\), not a baseline file; remove the link"),
+        (lambda path, tmp: path.symlink_to(tmp / "nowhere"), r"is a link to nothing \(.*nowhere does not exist\), not a baseline file"),
+        (lambda path, tmp: path.mkdir(), r"is a folder, not a baseline file; remove it"),
+    ],
+)
+def test_a_baseline_path_that_is_no_file_says_what_it_is(tmp_path: Path, make: object, says: str) -> None:
+    from types import SimpleNamespace
+
+    from editguard.errors import GateProblem
+    from editguard.preflight import check_baseline_file
+
+    store = BaselineStore(tmp_path / "baselines")
+    path = store.path("m", "sentiment")
+    path.parent.mkdir(parents=True)
+    make(path, tmp_path)  # type: ignore[operator]
+    message = f"baseline {path} {says}.* and record the baseline with --editguard-update-baselines$"
+    with pytest.raises(BaselineError, match=message):
+        store.read("m", "sentiment")
+    session = SimpleNamespace(baselines=SimpleNamespace(store=store), settings=SimpleNamespace(protocol="default"))
+    with pytest.raises(GateProblem, match=message):  # the start-up check says the same
+        check_baseline_file(session, "m", "sentiment")

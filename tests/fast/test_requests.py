@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -10,8 +11,8 @@ import pytest
 
 from editguard.editing.requests import EditRequest, EditRequestError, load_requests
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-ZSRE_SAMPLE = SHARED / "seed-formats" / "edited-data" / "zsre_mend_eval_portability_gpt4.json"
+# Project-written ZsRE edits in the layout EasyEdit ships (the reference study's edited-data file).
+ZSRE_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "study-layout" / "edited-data" / "zsre_mend_eval_portability_gpt4.json"
 COUNTERFACT_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "counterfact_sample.json"
 
 ZSRE_RECORD: dict[str, Any] = {
@@ -160,14 +161,21 @@ def test_a_malformed_zsre_record_names_file_index_and_field(tmp_path: Path, chan
     assert str(caught.value).startswith(str(path))
 
 
-@pytest.mark.skipif(not ZSRE_SAMPLE.is_file(), reason="../shared/seed-formats is not present")
-def test_the_real_zsre_sample_loads() -> None:
+def test_the_study_layout_zsre_sample_loads() -> None:
     raw = json.loads(ZSRE_SAMPLE.read_text(encoding="utf-8"))
+    assert all(list(record) == [*ZSRE_RECORD] for record in raw)  # the keys of EasyEdit's file, in its order
+    assert all(list(record["portability"]) == ["Recalled Relation", "New Question", "New Answer"] for record in raw)
     requests = load_requests(ZSRE_SAMPLE)
-    assert len(requests) == len(raw) == 30
+    assert len(requests) == len(raw) == 12
     assert [request.prompt for request in requests] == [record["src"] for record in raw]
     assert [request.target_new for request in requests] == [record["alt"] for record in raw]
     assert all(request.portability_answer for request in requests)
+    assert [request.portability_prompt for request in requests] == [record["portability"]["New Question"] for record in raw]
+    # ground truth is answers[0], as in EasyEdit, even where the recorded prediction 'pred' differs
+    assert [request.ground_truth for request in requests] == [record["answers"][0] for record in raw]
+    assert sum(record["pred"] != record["answers"][0] for record in raw) == 2
+    assert [(r.locality_prompt, r.locality_answer) for r in requests] == [(record["loc"], record["loc_ans"]) for record in raw]
+    assert requests[2].target_new == "Charlotte Bront\u00eb"  # escaped as \u00eb in the file
 
 
 def test_the_shipped_twenty_zsre_edits_load() -> None:
@@ -279,3 +287,67 @@ def test_a_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     path.write_bytes(b'{"prompt": "\xff"}\n')
     with pytest.raises(EditRequestError, match="not UTF-8 text"):
         load_requests(path)
+
+
+# Found by the fuzz tier (tests/fuzz/test_fuzz_requests.py)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('[{"prompt": ' + "1" * 5000 + "}]", r"not valid JSON \(Exceeds the limit \(4300 digits\) for integer string conversion"),
+        ("[" * 100_000 + "]" * 100_000, r"not valid JSON \(nested too deeply\)"),
+        ('{"prompt": ' + "1" * 5000 + "}\n", r"line 1: not valid JSON \(Exceeds the limit"),
+        ('{"a":' * 50_000 + "1" + "}" * 50_000 + "\n", r"line 1: not valid JSON \(nested too deeply\)"),
+    ],
+)
+def test_a_number_too_long_or_nesting_too_deep_for_python_is_not_valid_json(tmp_path: Path, content: str, message: str) -> None:
+    path = _write(tmp_path / "edits.json", content)
+    with pytest.raises(EditRequestError, match=message) as caught:
+        load_requests(path)
+    assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\x1c", "\x0b"])
+def test_a_line_separator_inside_a_json_string_does_not_end_the_line(tmp_path: Path, separator: str) -> None:
+    record = {**EDITGUARD_RECORD, "prompt": f"Paris{separator} is the capital of"}
+    path = _write(tmp_path / "edits.jsonl", json.dumps(record, ensure_ascii=False) + "\n" + json.dumps(EDITGUARD_RECORD) + "\n")
+    assert [request.prompt for request in load_requests(path)] == [record["prompt"], EDITGUARD_RECORD["prompt"]]
+
+
+@pytest.mark.parametrize("field", ["ground_truth", "rephrase", "locality_prompt", "portability_answer"])
+def test_an_empty_optional_field_is_refused_as_in_the_zsre_layout(tmp_path: Path, field: str) -> None:
+    record = {**EDITGUARD_RECORD, "locality_prompt": "Rome is in", "locality_answer": "Italy", "portability_prompt": "x", "portability_answer": "y"}
+    path = _write(tmp_path / "edits.jsonl", json.dumps({**record, field: " "}) + "\n")
+    with pytest.raises(EditRequestError, match=rf"line 1: field '{field}' is empty; give it the text or leave the field out"):
+        load_requests(path)
+
+
+# Unclear inputs made clear
+
+
+@pytest.mark.parametrize(("subject", "prompt"), [("Caf\u00e9 M\u00fcller", "Cafe\u0301 Mu\u0308ller is in"), ("Cafe\u0301", "Caf\u00e9 is in")])
+def test_a_subject_in_another_unicode_normal_form_than_the_prompt_is_told_so(tmp_path: Path, subject: str, prompt: str) -> None:
+    for record in ({"prompt": prompt, "subject": subject, "target_new": "Rome"}, {**ZSRE_RECORD, "src": prompt, "subject": subject}):
+        path = _write(tmp_path / "edits.json", [record])
+        with pytest.raises(EditRequestError, match=r"occurs in '(prompt|src)' only in another Unicode normal form .*write both in the same normal form \(NFC\)"):
+            load_requests(path)
+
+
+def test_a_subject_that_is_not_in_the_prompt_in_any_form_keeps_its_message(tmp_path: Path) -> None:
+    path = _write(tmp_path / "edits.json", [{"prompt": "Caf\u00e9 is in", "subject": "Bar", "target_new": "Rome"}])
+    with pytest.raises(EditRequestError, match=r"field 'subject' \('Bar'\) does not occur in 'prompt'; ROME edits"):
+        load_requests(path)
+
+
+def test_an_edits_path_that_is_a_folder_or_a_device_says_so(tmp_path: Path) -> None:
+    (tmp_path / "edits").mkdir()
+    (tmp_path / "null.jsonl").symlink_to(os.devnull)
+    cases = {
+        tmp_path / "edits": "is a folder, not an edits file",
+        Path(os.devnull): "is a device, not an edits file",
+        tmp_path / "null.jsonl": f"is a link to {os.devnull} \\(a device\\), not an edits file",
+    }
+    for path, says in cases.items():
+        with pytest.raises(EditRequestError, match=rf"edits file '{path}' {says}; give --editguard-edits an edit-requests file"):
+            load_requests(path)

@@ -135,7 +135,7 @@ def test_the_methods_and_modes_accepted_are_the_editing_registrys() -> None:
     ("kind", "text", "says"),
     [
         ("method", "RMOE", "'RMOE' is not a method; did you mean 'ROME'?"),
-        ("method", "MEND", "'MEND' is not a method; use one of ROME, MEMIT, FT, KN"),
+        ("method", "GRACE", "'GRACE' is not a method; use one of ROME, MEMIT, FT, KN, MEND"),
         ("mode", "sequental", "'sequental' is not a mode; did you mean 'sequential'?"),
     ],
 )
@@ -149,18 +149,20 @@ def test_an_unknown_method_or_mode_suggests_the_closest(kind: str, text: str, sa
 
 
 def test_a_method_registered_in_editing_is_accepted_and_listed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from editguard.editing import registry
+    import dataclasses
+
+    from editguard.editing import methods
     from editguard.settings import parse_method
 
-    monkeypatch.setitem(registry.METHODS, "MEND", registry.MethodInfo("MEND", "MENDHyperParams"))
-    assert parse_method("mend") == "MEND"
+    monkeypatch.setitem(methods.METHODS, "GRACE", dataclasses.replace(methods.METHODS["ROME"], name="GRACE"))
+    assert parse_method("grace") == "GRACE"
 
 
 def test_an_implementation_table_must_cover_the_registry() -> None:
     from editguard.editing import registry
 
-    with pytest.raises(RuntimeError, match=r"not implemented \['KN'\], not registered \['MEND'\]"):
-        registry.check_covers("METHODS", ["ROME", "MEMIT", "FT", "MEND"], registry.METHODS)
+    with pytest.raises(RuntimeError, match=r"not implemented \['batch'\], not registered \['batched'\]"):
+        registry.check_covers("MODES", ["single", "sequential", "batched"], registry.MODES)
 
 
 def test_settings_and_the_task_registry_import_no_torch() -> None:
@@ -210,3 +212,36 @@ def test_the_vllm_backend_starts_its_own_server_or_uses_a_running_one(tmp_path: 
     assert (running.backend, running.endpoint) == ("engine", "http://127.0.0.1:8000")  # a running vLLM is an engine like any other
     with pytest.raises(SettingsError, match="--editguard-engine-python and --editguard-engine-args are for the vLLM server that --editguard-backend vllm starts"):
         build_settings({}, {"engine-python": "envs/vllm/bin/python"}, {}, rootdir=tmp_path)
+
+
+# Found by the fuzz tier (tests/fuzz/test_fuzz_settings.py)
+
+
+@pytest.mark.parametrize("name", ["edits", "hparams", "device_map"])
+def test_a_path_too_long_for_the_system_is_refused_not_raised(name: str) -> None:
+    from editguard.settings import OPTIONS_BY_NAME
+
+    with pytest.raises(argparse.ArgumentTypeError, match="x" * 300):
+        OPTIONS_BY_NAME[name].parse("x" * 300)
+
+
+def test_a_count_that_is_no_whole_number_says_what_to_give() -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^'0.05' is not a whole number of examples; give one such as 10$"):
+        parse_limit("0.05")
+
+
+# Unclear inputs made clear: --editguard-edits naming a folder or a device
+
+
+def test_edits_naming_a_folder_or_a_device_says_what_it_is(tmp_path: Path) -> None:
+    import os
+
+    from editguard.settings import parse_edits
+
+    (tmp_path / "null.jsonl").symlink_to(os.devnull)
+    for path, what in [(tmp_path, "a folder"), (Path(os.devnull), "a device"), (tmp_path / "null.jsonl", f"a link to {os.devnull} (a device)")]:
+        with pytest.raises(argparse.ArgumentTypeError) as caught:
+            parse_edits(str(path))
+        assert str(caught.value).startswith(f"edits file {str(path)!r} is {what}, not an edits file; give an edit-requests file")
+    with pytest.raises(argparse.ArgumentTypeError, match="does not exist; give an edit-requests file"):
+        parse_edits(str(tmp_path / "absent.jsonl"))

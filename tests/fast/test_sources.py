@@ -16,7 +16,8 @@ from editguard.tasks.sources import (
 )
 
 DATA = Path(str(resources.files("editguard.tasks") / "data"))
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seed-formats"
+# Project-written records in the reference study's own file layouts (see its README.md).
+STUDY_LAYOUT = Path(__file__).resolve().parents[1] / "data" / "study-layout"
 
 # The schema of each ability: field -> the Python type(s) of its value.
 SCHEMA_TYPES: dict[str, dict[str, type]] = {
@@ -32,14 +33,14 @@ SCHEMA_TYPES: dict[str, dict[str, type]] = {
 
 # (path under task-data, ability, records in the sample: counted by hand from the files)
 STUDY_SAMPLES = [
-    ("test-SentimentAnalysis.tsv", "sentiment", 30),
-    ("test-NLI.tsv", "nli", 30),
-    ("test-ClosedDomainQA.jsonl", "closed_qa", 30),
-    ("test-OpenDomainQA.jsonl", "open_qa", 30),
-    ("test-reasoning.jsonl", "reasoning", 30),
-    ("test-dialogue", "dialogue", 30),
-    ("test-summarization.json", "summarization", 30),
-    ("test-NER.txt", "ner", 39),  # 39 sentences in 3 documents
+    ("test-SentimentAnalysis.tsv", "sentiment", 20),
+    ("test-NLI.tsv", "nli", 20),
+    ("test-ClosedDomainQA.jsonl", "closed_qa", 16),
+    ("test-OpenDomainQA.jsonl", "open_qa", 16),
+    ("test-reasoning.jsonl", "reasoning", 12),
+    ("test-dialogue", "dialogue", 12),
+    ("test-summarization.json", "summarization", 10),
+    ("test-NER.txt", "ner", 16),  # 16 sentences in 3 documents
 ]
 
 
@@ -64,10 +65,7 @@ def jsonl(path: Path, rows: list[dict[str, Any]]) -> DataSource:
 
 @pytest.fixture
 def seed() -> Path:
-    folder = SEED / "task-data"
-    if not folder.is_dir():
-        pytest.skip(f"the study's sample files are not here ({folder})")
-    return folder
+    return STUDY_LAYOUT / "task-data"
 
 
 def study(seed: Path, name: str, ability: str) -> list[dict[str, Any]]:
@@ -88,42 +86,59 @@ def test_every_study_sample_is_covered(seed: Path) -> None:
 
 def test_study_nli_labels_are_glue_ids_and_index_becomes_idx(seed: Path) -> None:
     records = study(seed, "test-NLI.tsv", "nli")
-    assert [record["idx"] for record in records] == list(range(30))
+    assert [record["idx"] for record in records] == list(range(20))
     assert records[0]["label"] == 1  # not_entailment
     assert records[1]["label"] == 0  # entailment
-    assert records[26]["sentence2"] == 'Lin Piao wrote the "Little Red Book".'  # bare quotes kept
+    assert [record["label"] for record in records].count(0) == 10  # both names read, none dropped
+    assert records[15]["sentence2"] == 'Arthur Penn wrote the "Harbour Lights" trilogy.'  # bare quotes kept
+    # a field that starts with a bare quote is not read as a quoted field running into the next rows
+    assert records[6]["sentence1"] == '"Quiet Harbour" is the third novel by the author, who wrote it while working as a ferry pilot.'
+    assert records[7]["sentence1"].startswith("The museum will stay closed")
 
 
 def test_study_sentiment_counts_positions_and_keeps_sentences_verbatim(seed: Path) -> None:
     records = study(seed, "test-SentimentAnalysis.tsv", "sentiment")
-    assert [record["idx"] for record in records] == list(range(30))
-    assert records[0] == {"idx": 0, "sentence": "it 's a charming and often affecting journey . ", "label": 1}
+    assert [record["idx"] for record in records] == list(range(20))
+    assert records[0] == {
+        "idx": 0, "sentence": "a warm , funny and quietly moving film about two brothers who never learned to talk . ", "label": 1,
+    }  # fmt: skip
+    assert records[1] == {"idx": 1, "sentence": "the plot stalls long before the second act , and nothing can restart it ", "label": 0}
+    assert all(record["sentence"].endswith(" ") for record in records)  # SST-2's trailing space, every one
 
 
 def test_study_dialogue_files_come_in_natural_order(seed: Path) -> None:
     records = study(seed, "test-dialogue", "dialogue")
-    assert [record["id"] for record in records] == [f"dev_{n}" for n in range(1, 31)]
+    assert [record["id"] for record in records] == [f"dev_{n}" for n in range(1, 13)]
+    assert "".join(record["answers"] for record in records) == "BADCABCDABCD"  # each file's record, in that order
 
 
 def test_study_open_qa_passage_is_the_first_output_without_its_leading_blank_lines(seed: Path) -> None:
     records = study(seed, "test-OpenDomainQA.jsonl", "open_qa")
-    assert records[0]["passage"].startswith("The first Nobel Prize in Physics")
+    assert records[0]["passage"].startswith("Polonium was discovered in 1898")
     assert all(record["passage"] == record["passage"].strip() for record in records)
-    assert records[0]["answer"] == ["Wilhelm Conrad Röntgen"]
+    assert records[0]["answer"] == ["Marie Skłodowska-Curie"]
+    assert records[4]["answer"] == ["9 November 1989", "November 9 , 1989", "1989"]
+    assert records[9]["passage"].startswith("Neil Armstrong") and "Aldrin" not in records[9]["passage"]  # the first only
+    assert records[12]["passage"].endswith("published in 1725.")  # a trailing blank line goes too
+    assert "South America.\n\nIt flows" in records[14]["passage"]  # blank lines inside stay
 
 
 def test_study_ner_skips_docstart_and_maps_tags(seed: Path) -> None:
     records = study(seed, "test-NER.txt", "ner")
-    assert [record["id"] for record in records] == [str(n) for n in range(39)]
-    assert records[0]["tokens"][:3] == ["CRICKET", "-", "LEICESTERSHIRE"]
-    assert records[0]["ner_tags"][:3] == [0, 0, 3]  # O O B-ORG
-    assert records[1] == {"id": "1", "tokens": ["LONDON", "1996-08-30"], "ner_tags": [5, 0]}
+    assert [record["id"] for record in records] == [str(n) for n in range(16)]
+    assert records[0]["tokens"][:4] == ["ROWING", "-", "KINGSBRIDGE", "CLUB"]
+    assert records[0]["ner_tags"][:4] == [0, 0, 3, 4]  # O O B-ORG I-ORG
+    assert records[1] == {"id": "1", "tokens": ["GENEVA", "2024-05-14"], "ner_tags": [5, 0]}
+    assert records[7]["tokens"][:3] == ["MARKETS", "-", "HARBOUR"]  # the second document's first sentence
     assert not any("-DOCSTART-" in record["tokens"] for record in records)
+    assert {tag for record in records for tag in record["ner_tags"]} == set(range(9))  # every tag, mapped
 
 
 def test_study_summarization_keeps_string_ids(seed: Path) -> None:
     records = study(seed, "test-summarization.json", "summarization")
-    assert records[0]["id"] == "13817023"
+    assert records[0]["id"] == "13902145"
+    assert [record["id"][:4] for record in records] == ["1390"] * 10
+    assert records[0]["dialogue"].endswith("\r\nOscar: Great, see you there \U0001f642")  # CRLF turns and an emoji kept
 
 
 # --- the embedded probes ---------------------------------------------------------------------------------
@@ -387,7 +402,7 @@ def test_study_open_qa_without_output_is_named(tmp_path: Path) -> None:
             DataSource("hf", name="nyu-mll/glue", config="rte", split="train[:100]"),
         ),
         ("file:data/sst.tsv", DataSource("file", path="data/sst.tsv")),
-        ("study:../shared/test-dialogue", DataSource("study", path="../shared/test-dialogue")),
+        ("study:../study-layout/test-dialogue", DataSource("study", path="../study-layout/test-dialogue")),
     ],
 )
 def test_data_sources_parse_and_print_back(text: str, expected: DataSource) -> None:
@@ -421,3 +436,62 @@ def test_a_data_source_needs_its_parts() -> None:
         DataSource("s3")
     with pytest.raises(ValueError, match="needs a path"):
         DataSource("file")
+
+
+# --- found by the fuzz tier (tests/fuzz/test_fuzz_data.py) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["s.jsonl", "s.json", "s.csv", "s.tsv"])
+def test_a_data_file_that_is_not_utf8_is_one_schema_error(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"idx\tsentence\tlabel\n0\tcaf\xe9\t1\n" if name.endswith("sv") else b'{"sentence": "caf\xe9"}\n')
+    error = schema_error("sentiment", DataSource("file", path=str(path)))
+    assert_names(error, path, None, None)
+    assert "is not UTF-8 text" in str(error) and str(error).endswith("save it as UTF-8.")
+
+
+@pytest.mark.parametrize("name", ["s.csv", "s.tsv"])
+def test_a_cell_longer_than_the_csv_limit_is_one_schema_error(tmp_path: Path, name: str) -> None:
+    separator = "," if name.endswith(".csv") else "\t"
+    path = tmp_path / name
+    path.write_text(f"idx{separator}sentence{separator}label\n0{separator}{'x' * 200_000}{separator}1\n", encoding="utf-8")
+    error = schema_error("sentiment", DataSource("file", path=str(path)))
+    assert_names(error, path, None, None)
+    assert "cannot be read (field larger than field limit" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [
+        ("s.jsonl", '{"idx": ' + "1" * 5000 + "}\n", "is not valid JSON (Exceeds the limit (4300 digits)"),
+        ("s.json", "[" + "1" * 5000 + "]", "is not valid JSON (Exceeds the limit (4300 digits)"),
+        ("s.jsonl", "[" * 100_000 + "]" * 100_000 + "\n", "is not valid JSON (nested too deeply)"),
+        ("s.json", '{"a":' * 50_000 + "1" + "}" * 50_000, "is not valid JSON (nested too deeply)"),
+    ],
+)
+def test_a_number_too_long_or_nesting_too_deep_for_python_is_not_valid_json(tmp_path: Path, name: str, text: str, says: str) -> None:
+    error = schema_error("sentiment", write(tmp_path / name, text))
+    assert str(tmp_path / name) in str(error) and says in str(error)
+
+
+@pytest.mark.parametrize("how", ["file", "study"])
+def test_a_data_path_that_is_a_folder_is_one_schema_error(tmp_path: Path, how: str) -> None:
+    folder = tmp_path / "data.tsv"
+    folder.mkdir()
+    error = schema_error("sentiment", DataSource(how, path=str(folder)))
+    assert_names(error, folder, None, None)
+    assert "is a folder, not a file; give the path of the data file itself" in str(error)
+
+
+def test_a_missing_data_path_says_where_to_look(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"no such file or folder \(data source 'file:.*'\); check the path in --editguard-data"):
+        load_records("sentiment", DataSource("file", path=str(tmp_path / "absent.jsonl")))
+
+
+@pytest.mark.parametrize("space", ["\t", "\n", "\u00a0", "\u3000"])
+def test_a_canary_sentence_whose_words_another_white_space_parts_keeps_its_continuation(tmp_path: Path, space: str) -> None:
+    from editguard.tasks import get_task
+
+    records = load_records("canary", jsonl(tmp_path / "c.jsonl", [{"text": f"The{space}kettle clicked off."}]))
+    (example,) = get_task("canary").examples(records)
+    assert example.prompts == ("The",) and example.target == " kettle clicked off."

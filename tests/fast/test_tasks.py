@@ -17,7 +17,8 @@ from editguard.tasks import PROTOCOLS, Example, get_task, task_names
 from editguard.tasks.sources import DataSource, DataSchemaError, load_records
 
 ABILITIES = ["closed_qa", "dialogue", "ner", "nli", "open_qa", "reasoning", "sentiment", "summarization"]
-SEED_README = Path(__file__).resolve().parents[3] / "shared" / "seed-formats" / "README.md"
+# The study's prompt table (templates verbatim, new tokens, scoring), kept with the study-layout test data.
+STUDY_PROMPTS = Path(__file__).resolve().parents[1] / "data" / "study-layout" / "prompts.md"
 
 
 def _records(ability: str) -> list[dict]:
@@ -87,15 +88,14 @@ def test_closed_qa_scores_the_passage_after_each_answer_the_channel_form() -> No
     assert evaluator.seen == example.pairs
 
 
-def _study_templates() -> dict[str, str]:
-    """The prompt templates from the study's protocol table, verbatim."""
-    if not SEED_README.is_file():
-        pytest.skip("../shared/seed-formats is not present")
+def _study_table() -> dict[str, tuple[str, int]]:
+    """The study's protocol table: ability -> (prompt template verbatim, new tokens)."""
     table = {}
-    for line in SEED_README.read_text(encoding="utf-8").splitlines():
+    for line in STUDY_PROMPTS.read_text(encoding="utf-8").splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) == 4 and cells[1].startswith("`"):
-            table[cells[0]] = re.match(r"`([^`]*)`", cells[1]).group(1)  # type: ignore[union-attr]
+            template = re.match(r"`([^`]*)`", cells[1]).group(1)  # type: ignore[union-attr]
+            table[cells[0]] = (template, int(cells[2]))
     return table
 
 
@@ -106,13 +106,15 @@ STUDY_NAMES = {
 
 
 def test_study_templates_equal_the_studys_exactly() -> None:
-    table = _study_templates()
+    table = _study_table()
     assert set(table) == set(STUDY_NAMES)
     for study_name, ability in STUDY_NAMES.items():
-        expected = table[study_name].replace("\\n", "\n")
+        template, new_tokens = table[study_name]
+        expected = template.replace("\\n", "\n")
         expected = expected.replace("{output[0]}", "{passage}")
         expected = expected.replace("{Person/Location/Organization/Miscellaneous}", "{entity_type}")
         assert get_task(ability, "study").template == expected, ability
+        assert get_task(ability, "study").max_new_tokens == new_tokens, ability
 
 
 def test_study_prompts_are_filled_byte_for_byte() -> None:
