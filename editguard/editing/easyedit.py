@@ -34,6 +34,7 @@ from typing import Any, Self
 from editguard.editing import memit_stats
 from editguard.editing.delta import WeightDelta, delta_between
 from editguard.editing.methods import (  # re-exported: the adapter's public API names the methods too
+    BATCH_METHODS,
     METHODS,
     EditError,
     Method,
@@ -44,12 +45,11 @@ from editguard.editing.methods import (  # re-exported: the adapter's public API
     resolve_hparams,
 )
 from editguard.editing.quality import check_changed
-from editguard.editing.registry import BATCH_METHODS
 from editguard.editing.requests import EditRequest
 from editguard.models import normalise_tokenizer, padding_side
 from editguard.progress import reporter
 
-__all__ = ["EDIT_MODES", "METHODS", "EditError", "EditOutcome", "EditRun", "Method", "compute_edit", "method", "resolve_hparams"]
+__all__ = ["EDIT_MODES", "METHODS", "EditError", "EditOutcome", "EditRun", "Method", "method", "resolve_hparams"]
 EDIT_MODES = ("sequential", "batch")  # what compute_edit accepts; modes.py adds "single" and count curves
 
 
@@ -265,26 +265,6 @@ class EditRun:
                 f"{self.record.name} changed parameter {changed[0]!r}, outside the parameters editguard restores "
                 f"({len(changed)} in all); the base model in memory is no longer the base: reload it"
             )
-
-
-def compute_edit(
-    model: Any, tokenizer: Any, requests: Sequence[EditRequest], hparams: dict[str, Any], *, seed: int = 0,
-    mode: str = "sequential", cache_dir: Path | None = None, model_fingerprint: str | None = None,
-) -> EditOutcome:  # fmt: skip
-    """Apply ``requests`` with EasyEdit (one after another, or as one batch); return the delta, model unchanged.
-
-    ``cache_dir`` holds MEMIT's covariance statistics (default: editguard's cache folder) and
-    ``model_fingerprint`` keys them (default: computed from the weights).  Raises UnchangedWeights
-    when the edit changed no weight at all (``quality.UnchangedWeights``, a ValueError).
-    """
-    if mode not in EDIT_MODES:
-        raise EditError(f"unknown edit mode {mode!r}; choose one of {', '.join(EDIT_MODES)} (or modes.single_deltas)")
-    with EditRun(model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint) as run:
-        started = time.perf_counter()
-        metrics = run.apply(requests) if mode == "sequential" else run.apply_batch(requests)
-        outcome = EditOutcome(run.delta(), tuple(metrics), time.perf_counter() - started)
-    check_changed(outcome.delta, f"{hparams['alg_name']} on {len(requests)} request(s)")
-    return outcome
 
 
 def _edit_arguments(requests: Sequence[EditRequest], *, extras: bool) -> dict[str, Any]:

@@ -326,7 +326,8 @@ def import_easyeditor() -> types.ModuleType:
         return sys.modules[EASYEDIT]
     if importlib.machinery.PathFinder.find_spec(EASYEDIT) is None:
         raise EasyEditUnavailable(
-            "easyeditor is not installed; install it with `pip install --no-deps easyeditor higher`"
+            "the editor, easyeditor, is not installed; install it with: "
+            "pip install 'editguard[editing]' && pip install --no-deps easyeditor==0.0.1.dev0"
         )
     import transformers  # noqa: F401  (resolve transformers' own optional-package probes first)
 

@@ -84,7 +84,12 @@ LOG_INTERVAL = 10  # training steps between progress lines (EasyEdit's log_inter
 # The hypernetwork's structure: a trained one fits only hyper-parameters that agree on these.
 STRUCTURE = ("inner_params", "shared", "combine", "one_sided", "x_only", "delta_only", "n_hidden", "rank", "init", "mlp_class", "act", "norm")
 # Hyper-parameters that do not change what training computes (left out of the cache key).
-_NOT_TRAINING = ("device", "lr_scale", "log_interval", "archive")
+_NOT_TRAINING = ("device", "lr_scale", "log_interval", "archive", "max_iters", "training_requests")
+# editguard's own hyper-parameters beside easyeditor's fields: where the training requests come from (a file in any
+# edit format the gate reads; None: the project's set).  ``archive`` (a trained hypernetwork) and ``max_iters`` (the
+# training steps' bound) are easyeditor's own names for the other two choices.
+EDITGUARD_KEYS = ("training_requests",)
+DEFAULT_TRAINING_STEPS = 400  # SmolLM2: about 7 minutes on one CPU thread; the demo edits then take (reliability 1.0)
 
 
 class MendError(ValueError):
@@ -198,7 +203,7 @@ def _easyedit_switches(conv1d: bool) -> dict[str, str]:
 
 def check_hparams(model: Any, hparams: Mapping[str, Any]) -> None:
     """Refuse, in one sentence, a field easyeditor's MENDHyperParams lacks or inner_params this model does not have."""
-    fields = _hparams_fields()
+    fields = _hparams_fields() | set(EDITGUARD_KEYS)
     unknown = sorted(set(hparams) - fields)
     if unknown:
         raise MendError(f"MEND has no hyper-parameter {unknown[0]!r}; its fields are easyeditor's MENDHyperParams: {', '.join(sorted(fields))}")
@@ -228,7 +233,7 @@ def _easyedit_params(hparams: Mapping[str, Any], device: str) -> Any:
     from editguard.editing.easyedit_compat import import_easyeditor
 
     easyeditor = import_easyeditor()
-    values = dict(hparams)
+    values = {key: value for key, value in hparams.items() if key not in EDITGUARD_KEYS}
     values["inner_params"] = list(values["inner_params"])
     values["device"] = device
     try:
@@ -773,3 +778,82 @@ def _metrics(model: Any, tokenizer: Any, requests: Sequence[EditRequest], delta:
         metrics.append({"case_id": index, "post": post, "editguard": notes})
     return tuple(metrics)
 
+
+
+# ----------------------------------------------------------------------------- the gate's edit session
+
+
+def gate_hparams(model: Any) -> dict[str, Any]:
+    """MEND's hyper-parameters in the gate: ``mend_hparams``, trained for ``max_iters`` steps on the project's set
+    (``training_requests``: a file instead), unless ``archive`` names a hypernetwork trained already."""
+    return {**mend_hparams(model), "max_iters": DEFAULT_TRAINING_STEPS, "training_requests": None}
+
+
+class MendRun:
+    """An edit session with MEND (``editors.EditSession``): on entry the hypernetwork is read (``archive``) or
+    trained once into the cache; ``apply`` edits request after request, each on the model the last one edited,
+    ``apply_batch`` several as one edit; ``delta`` is the change since entry, ``restart`` and exit put it back."""
+
+    def __init__(
+        self, model: Any, tokenizer: Any, hparams: Mapping[str, Any], *, seed: int = 0, cache_dir: Path | None = None,
+        model_fingerprint: str | None = None,
+    ) -> None:  # fmt: skip
+        self.model, self.tokenizer, self.hparams = model, tokenizer, dict(hparams)
+        self.cache_dir, self.model_fingerprint = cache_dir, model_fingerprint
+
+    def __enter__(self) -> MendRun:
+        check_hparams(self.model, self.hparams)
+        self.trained = self._hypernetwork()
+        parameters = dict(self.model.named_parameters())
+        self._saved = {name: parameters[name].detach().clone() for name in self.hparams["inner_params"]}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.restart()
+
+    def _hypernetwork(self) -> TrainedMend:
+        from editguard.models import weights_fingerprint
+        from editguard.settings import default_cache_dir
+
+        if self.hparams.get("archive"):
+            return load_hypernetwork(self.hparams["archive"], self.model, self.hparams)
+        requests = training_requests(self.hparams.get("training_requests"))
+        steps = self.hparams.get("max_iters") or DEFAULT_TRAINING_STEPS
+        fingerprint = self.model_fingerprint or weights_fingerprint(self.model)
+        cache = self.cache_dir or default_cache_dir()
+        return train_mend(self.model, self.tokenizer, requests, self.hparams, cache, fingerprint, max_steps=int(steps))
+
+    def apply(self, requests: Sequence[EditRequest]) -> list[dict[str, Any]]:
+        metrics: list[dict[str, Any]] = []
+        for request in requests:
+            metrics += self._edited([request])
+        return metrics
+
+    def apply_batch(self, requests: Sequence[EditRequest]) -> list[dict[str, Any]]:
+        return self._edited(requests)
+
+    def _edited(self, requests: Sequence[EditRequest]) -> list[dict[str, Any]]:
+        """One MEND edit of ``requests`` on the model as it is now, added to it in place."""
+        import torch
+
+        from editguard.editing.delta import added
+
+        outcome = mend_edit(self.model, self.tokenizer, requests, self.hparams, self.trained, mode="batch")
+        parameters = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, tensor in outcome.delta.tensors.items():
+                parameters[name].copy_(added(parameters[name], tensor))
+        return list(outcome.metrics)
+
+    def delta(self) -> Any:
+        from editguard.editing.delta import delta_between
+
+        return replace(delta_between(self._saved, self.model), metadata={"method": "MEND", "hypernetwork": self.trained.source})
+
+    def restart(self) -> None:
+        import torch
+
+        parameters = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, tensor in self._saved.items():
+                parameters[name].copy_(tensor)

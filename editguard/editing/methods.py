@@ -1,10 +1,12 @@
-"""Edit methods: what each EasyEdit method needs to edit a given model, and nothing about running it.
+"""The editors: one table (``METHODS``) of every method the gate can edit with, by name.
 
-A ``Method`` record per name of ``registry.METHODS`` (``METHODS``) carries that registry record (its
-easyeditor hyper-parameter class, whether it edits several facts in one call), default hyper-parameters
-derived from the model's structure, which parameters it may change (so that the runner can snapshot and
-restore exactly those), and the correction its apply function needs.  ``resolve_hparams`` lays an
-EasyEdit-style YAML file over the defaults.
+A ``Method`` record carries all there is to know of one: what it can do (edit several facts in one call, needs
+the request's ground truth), default hyper-parameters derived from the model's structure, which parameters it may
+change (so that a session can snapshot and restore exactly those), how it edits (``session``: an
+``editors.EditSession``; EasyEdit's ``easyedit.EditRun`` for ROME, MEMIT, FT and KN, ``mend.MendRun`` for MEND)
+and what it is (``version``; ``describe`` gives the provenance and the edit cache key's part).  A user's own
+editor (``--editguard-editor module:function``) becomes a record of the same shape (``user_editor``).
+``resolve_hparams`` lays an EasyEdit-style YAML file over the defaults.
 
 Defaults come from the loaded model's own structure (``layouts.layout_of``: its decoder layers, MLP output
 projection, attention, final norm and output matrix, found by introspection), so any decoder-only family
@@ -34,9 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from editguard.editing import memit_stats, registry
+from editguard.editing import memit_stats
 from editguard.editing.layouts import Layout, LayoutError, layout_of
-from editguard.editing.registry import MethodInfo
 
 STATS_IN_CACHE = "editguard-cache"  # stats_dir placeholder: local-corpus statistics always go to editguard's cache
 
@@ -250,39 +251,82 @@ def _unchanged(apply: Callable[..., Any]) -> Callable[..., Any]:
     return apply
 
 
+def _easyedit_session(model: Any, tokenizer: Any, hparams: dict[str, Any], **options: Any) -> Any:
+    from editguard.editing.easyedit import EditRun
+
+    return EditRun(model, tokenizer, hparams, **options)
+
+
+def _mend_session(model: Any, tokenizer: Any, hparams: dict[str, Any], **options: Any) -> Any:
+    from editguard.editing.mend import MendRun
+
+    return MendRun(model, tokenizer, hparams, **options)
+
+
+def _easyedit_version() -> str:
+    from importlib import metadata
+
+    try:
+        return f"easyeditor {metadata.version('easyeditor')}"
+    except metadata.PackageNotFoundError:
+        return "easyeditor (not installed)"
+
+
+def _mend_version() -> str:
+    from editguard.editing.mend import MEND_FORMAT
+
+    return f"{_easyedit_version()}, editguard MEND format {MEND_FORMAT}"
+
+
+def _mend_defaults(model: Any) -> dict[str, Any]:
+    from editguard.editing.mend import gate_hparams
+
+    return gate_hparams(model)
+
+
+def _mend_parameters(model: Any, hparams: dict[str, Any]) -> list[str]:
+    return list(hparams["inner_params"])
+
+
+def _layout_defaults(defaults: Callable[[Layout], dict[str, Any]]) -> Callable[[Any], dict[str, Any]]:
+    """An EasyEdit recipe read off the model's layout (``model_layout``: a loaded model or a config)."""
+    return lambda model: defaults(model_layout(model))
+
+
 @dataclass(frozen=True)
 class Method:
-    """How one method of ``registry.METHODS`` is configured and run; what it is and can do is its ``info``."""
+    """One editor of the table: what it can do, its defaults for a model, the parameters it may change, how it edits
+    (``session``: an ``editors.EditSession``) and what it is (``version``, for the provenance and the edit cache key)."""
 
-    info: MethodInfo
-    defaults: Callable[[Layout], dict[str, Any]]
+    name: str
+    defaults: Callable[[Any], dict[str, Any]]  # a loaded model (or its config) -> hyper-parameters
     touched: Callable[[Any, dict[str, Any]], list[str]]  # (model, hparams) -> parameters the method may change
-    wrap_apply: Callable[[Callable[..., Any]], Callable[..., Any]] = _unchanged
+    session: Callable[..., Any]  # (model, tokenizer, hparams, *, seed, cache_dir, model_fingerprint) -> an EditSession
+    version: Callable[[], str]
+    batchable: bool = False  # accepts several requests in one call (batch mode)
+    needs_ground_truth: bool = False  # the request must give the answer it replaces
+    hparams_class: str = ""  # easyeditor's hyper-parameter class
+    wrap_apply: Callable[[Callable[..., Any]], Callable[..., Any]] = _unchanged  # around easyeditor's apply function
 
-    @property
-    def name(self) -> str:
-        return self.info.name
-
-    @property
-    def hparams_class(self) -> str:  # the easyeditor class name
-        return self.info.hparams_class
-
-    @property
-    def batchable(self) -> bool:  # accepts several requests in one call
-        return self.info.batchable
-
-    @property
-    def needs_ground_truth(self) -> bool:
-        return self.info.needs_ground_truth
+    def describe(self, hparams: dict[str, Any]) -> dict[str, Any]:
+        """The editor's name, version and hyper-parameters (the device left out): provenance and edit cache key."""
+        return {"editor": self.name, "version": self.version(), "hparams": {k: v for k, v in hparams.items() if k != "device"}}
 
 
 METHODS: dict[str, Method] = {
-    "ROME": Method(registry.METHODS["ROME"], rome_defaults, _named_rewrites),
-    "MEMIT": Method(registry.METHODS["MEMIT"], memit_defaults, _named_rewrites),
-    "FT": Method(registry.METHODS["FT"], ft_defaults, _ft_parameters),
-    "KN": Method(registry.METHODS["KN"], kn_defaults, _kn_parameters, wrap_apply=_kept_kn_edit),
-}
-registry.check_covers("editguard/editing/methods.py METHODS", METHODS, registry.METHODS)
+    method.name: method
+    for method in (
+        Method("ROME", _layout_defaults(rome_defaults), _named_rewrites, _easyedit_session, _easyedit_version, hparams_class="ROMEHyperParams"),
+        Method("MEMIT", _layout_defaults(memit_defaults), _named_rewrites, _easyedit_session, _easyedit_version, batchable=True,
+               hparams_class="MEMITHyperParams"),
+        Method("FT", _layout_defaults(ft_defaults), _ft_parameters, _easyedit_session, _easyedit_version, batchable=True,
+               hparams_class="FTHyperParams"),
+        Method("KN", _layout_defaults(kn_defaults), _kn_parameters, _easyedit_session, _easyedit_version, needs_ground_truth=True,
+               hparams_class="KNHyperParams", wrap_apply=_kept_kn_edit),
+        Method("MEND", _mend_defaults, _mend_parameters, _mend_session, _mend_version, batchable=True, hparams_class="MENDHyperParams"),
+    )
+}  # fmt: skip
+BATCH_METHODS = tuple(name for name, record in METHODS.items() if record.batchable)
 
 
 def easyedit_model_name(model: Any) -> str:
@@ -292,9 +336,14 @@ def easyedit_model_name(model: Any) -> str:
 
 
 def method(name: str) -> Method:
+    """The editor of ``name``: a method of the table, or a user's ``module:function`` (``user_editor``)."""
+    if ":" in name:
+        from editguard.editing.user_editor import user_editor
+
+        return user_editor(name)
     key = name.upper()
     if key not in METHODS:
-        raise EditError(f"unknown edit method {name!r}; choose one of {', '.join(sorted(METHODS))}")
+        raise EditError(f"unknown edit method {name!r}; choose one of {', '.join(sorted(METHODS))}, or name your own editor as module:function")
     return METHODS[key]
 
 
@@ -310,7 +359,7 @@ def resolve_hparams(method_name: str, model: Any, hparams_file: Path | None, dev
         if hparams_file is None:
             raise
         layout = None  # a structure editguard cannot read: the file must give every field
-    hparams = record.defaults(layout) if layout is not None else {}
+    hparams = record.defaults(model) if layout is not None else {}
     if hparams_file is not None:
         hparams.update(_read_yaml(hparams_file, record.name))
     hparams["device"] = device

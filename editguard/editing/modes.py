@@ -1,7 +1,7 @@
 """Edit modes: how a list of edit requests becomes weight deltas over the base model.
 
 - ``single``: each request applied to the base alone, then reverted: one delta per request
-  (``single_deltas``), each equal to a fresh ``compute_edit`` of that request alone.
+  (``single_deltas``), each equal to a fresh ``editors.compute_edit`` of that request alone.
 - ``sequential``: one request after another, each on top of the last (the study's instance-sequential
   setting, EasyEdit's ``keep_original_weight=False``): one accumulated delta.
 - ``batch``: all requests in one call (MEMIT, FT): one delta.
@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from editguard.editing import registry
-from editguard.editing.easyedit import EditError, EditOutcome, EditRun
+from editguard.editing.easyedit import EditError, EditOutcome
+from editguard.editing.editors import open_session
 from editguard.editing.quality import check_changed
 from editguard.editing.requests import EditRequest
 
@@ -33,7 +34,7 @@ def single_deltas(
 ) -> tuple[EditOutcome, ...]:  # fmt: skip
     """One outcome per request, each request edited into the base alone."""
     outcomes = []
-    with EditRun(model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint) as run:
+    with open_session(model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint) as run:
         for index, request in enumerate(requests):
             if index:
                 run.restart()
@@ -53,7 +54,7 @@ def sequential_deltas(
     wanted = check_counts(counts, len(requests))
     outcomes: dict[int, EditOutcome] = {}
     metrics: list[dict[str, Any]] = []
-    with EditRun(model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint) as run:
+    with open_session(model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint) as run:
         started = time.perf_counter()
         for count in wanted:
             metrics += run.apply(requests[len(metrics) : count])
@@ -69,7 +70,7 @@ def batch_deltas(
     """For each count k, the delta of one batch edit of the first k requests (default: all of them)."""
     wanted = check_counts(counts, len(requests))
     outcomes: dict[int, EditOutcome] = {}
-    with EditRun(model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint) as run:
+    with open_session(model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint) as run:
         for index, count in enumerate(wanted):
             if index:
                 run.restart()

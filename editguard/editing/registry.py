@@ -1,9 +1,7 @@
-"""The editing methods and modes by name: what settings, the help text and the editor know about each.
+"""The editing modes by name (``MODES``: what each does, in the help's words), and the sentences for unknown names.
 
-One record per method (``METHODS``: its easyeditor hyper-parameter class, whether it edits several facts
-in one call, whether it needs the request's ground truth) and per mode (``MODES``: what it does, in the
-help's words).  How a method is configured and run (defaults, touched parameters) is in ``methods``, how a
-mode runs in ``modes``; both check at import that they cover exactly these names.
+How a mode runs is in ``modes``, which checks at import that it covers exactly these names.  The methods are one
+table of their own (``methods.METHODS``, re-exported here for settings and the help text).
 
 Plain Python only: ``editguard.settings`` reads this module when the plugin loads, before any model.
 """
@@ -16,27 +14,12 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class MethodInfo:
-    name: str
-    hparams_class: str  # the easyeditor class name
-    batchable: bool = False  # accepts several requests in one call (batch mode)
-    needs_ground_truth: bool = False  # the request must give the answer it replaces
-
-
-@dataclass(frozen=True)
 class ModeInfo:
     name: str
     summary: str  # what it does, as the --editguard-mode help says it
 
 
-METHODS: dict[str, MethodInfo] = {
-    "ROME": MethodInfo("ROME", "ROMEHyperParams"),
-    "MEMIT": MethodInfo("MEMIT", "MEMITHyperParams", batchable=True),
-    "FT": MethodInfo("FT", "FTHyperParams", batchable=True),
-    "KN": MethodInfo("KN", "KNHyperParams", needs_ground_truth=True),
-}
-
-BATCH_METHODS = tuple(name for name, info in METHODS.items() if info.batchable)
+from editguard.editing.methods import BATCH_METHODS, METHODS  # noqa: E402  (the editor table's names, for settings)
 
 MODES: dict[str, ModeInfo] = {
     "single": ModeInfo("single", "each edit alone on the base; the worst is gated"),

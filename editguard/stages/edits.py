@@ -16,7 +16,6 @@ from functools import cached_property
 from typing import Any
 
 from editguard.errors import GateProblem, remembered
-from editguard.fingerprint import library_versions
 from editguard.progress import reporter
 from editguard.settings import Settings
 from editguard.stack import output_versions
@@ -179,7 +178,7 @@ class Edits:
     def _computed(self, label: str, requests: Sequence[Any], mode: str, of: int | None = None) -> EditVariant:
         from editguard.editing.cache import cached_edit
         from editguard.editing.delta import check_values
-        from editguard.editing.easyedit import compute_edit
+        from editguard.editing.editors import compute_edit
 
         base = self.base
 
@@ -216,13 +215,13 @@ class Edits:
 
     def _material(self, requests: Sequence[Any], mode: str, count: int | None = None) -> dict[str, Any]:
         """What decides a computed edit: the edit cache's key material."""
+        from editguard.editing.editors import editor_for
+
         hparams = self.hparams
         material = {
             "base": self.base.key,  # weights, tokenizer and computation config
-            "method": hparams["alg_name"],
-            "hparams": {key: value for key, value in hparams.items() if key != "device"},
+            **editor_for(hparams["alg_name"]).describe(hparams),  # the editor, its version and hyper-parameters
             "requests": [request.as_dict() for request in requests],
-            "easyeditor": library_versions().get("easyeditor"),
             "stack": output_versions(),  # transformers and torch: their kernels decide the optimised vectors
         }
         if mode != "sequential" or count is not None:  # the original key for the default mode is kept
@@ -250,11 +249,15 @@ class Edits:
         """An edit that cannot be made is a GateProblem naming the method and what to change."""
         from editguard.editing.delta import DeltaError
         from editguard.editing.easyedit import EditError
+        from editguard.editing.easyedit_compat import EasyEditUnavailable
+        from editguard.editing.mend import MendError
         from editguard.editing.quality import UnchangedWeights
 
         try:
             return run()
-        except (EditError, UnchangedWeights, DeltaError) as error:
+        except EasyEditUnavailable as error:
+            raise GateProblem(f"the {self.settings.method} edit could not be made: {error}") from None
+        except (EditError, MendError, UnchangedWeights, DeltaError) as error:
             raise GateProblem(f"the {self.settings.method} edit failed: {error}") from error
 
     @remembered

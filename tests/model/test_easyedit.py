@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from editguard.editing.easyedit import EditError, compute_edit, resolve_hparams
+from editguard.editing.easyedit import EditError, resolve_hparams
+from editguard.editing.editors import compute_edit
 from editguard.editing.requests import EditRequest, load_requests
 from editguard.models import weights_fingerprint
 

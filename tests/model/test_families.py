@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from editguard.editing.easyedit import EditError, compute_edit, resolve_hparams
+from editguard.editing.easyedit import EditError, resolve_hparams
+from editguard.editing.editors import compute_edit
 from editguard.editing.layouts import layout_of
 from editguard.editing.requests import load_requests
 from editguard.models import normalise_tokenizer, weights_fingerprint

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from editguard.editing import memit_stats
-from editguard.editing.easyedit import METHODS, EditError, compute_edit, resolve_hparams
+from editguard.editing.easyedit import METHODS, EditError, resolve_hparams
+from editguard.editing.editors import compute_edit
 from editguard.editing.modes import (
     batch_deltas,
     check_counts,
@@ -42,7 +43,7 @@ RELIABLE = {"FT", "MEMIT", "ROME"}  # KN does not reliably rewrite this fact (se
 
 # ROME's edit of this request is the demo's first: tests/model/test_easyedit.py makes it (the gate's own run, cached
 # for the other tests) and checks the same restoration; edit quality against EasyEdit's: test_edit_quality.py.
-@pytest.mark.parametrize("name", sorted(set(METHODS) - {"ROME"}))
+@pytest.mark.parametrize("name", sorted(set(METHODS) - {"ROME", "MEND"}))  # MEND trains for minutes here: tests/model/test_mend.py
 def test_each_method_edits_the_embedded_default_on_cpu(name: str, smollm2: Any, cache_dir: Path) -> None:
     request = load_requests("demo")[0]  # ... the Eiffel Tower ... -> Rome
     hparams = resolve_hparams(name, smollm2.model.config, None, "cpu")

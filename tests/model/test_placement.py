@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from editguard.editing.delta import WeightDelta, applied
-from editguard.editing.easyedit import EditError, compute_edit, resolve_hparams
+from editguard.editing.easyedit import EditError, resolve_hparams
+from editguard.editing.editors import compute_edit
 from editguard.editing.requests import load_requests
 from editguard.models import TINY, Placement, dispatched, load_model, normalise_tokenizer, weights_fingerprint
 from editguard.settings import Settings
