@@ -64,6 +64,7 @@ def check_inputs(session: Any, abilities: Sequence[str], *, read_edited: bool = 
         _check_edited_path(settings.edited)
     else:
         session.edits.located_requests  # noqa: B018 -- read and checked once; the run keeps them
+        _check_editor(settings.editor)
 
 
 def check_loaded(session: Any) -> None:
@@ -76,6 +77,19 @@ def check_loaded(session: Any) -> None:
         session.edits.variants  # noqa: B018 -- the delta is checked against the base once; the run keeps it
     else:
         session.edits.check_context()
+
+
+def _check_editor(spec: str | None) -> None:
+    """A user's own editor (``--editguard-editor``) imports and is a callable, before any model loads."""
+    if spec is None:
+        return
+    from editguard.editing.methods import EditError
+    from editguard.editing.user_editor import load_callable
+
+    try:
+        load_callable(spec)
+    except EditError as error:
+        raise GateProblem(str(error)) from None
 
 
 def _check_edited_path(path: Path) -> None:

@@ -264,7 +264,7 @@ def quality_row(session: Session) -> tuple[Row, str | None]:
     if not failures:
         return row, None
     return row, (
-        f"the {settings.method} edits did not take: {'; '.join(failures)} (gate: mean reliability >= {minimum:.2f} "
+        f"the {session.edits.method} edits did not take: {'; '.join(failures)} (gate: mean reliability >= {minimum:.2f} "
         f"and no request at 0). Check the method and its hyper-parameters (--editguard-hparams), or lower "
         f"--editguard-min-reliability if partial edits are acceptable."
     )

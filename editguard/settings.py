@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from editguard.backends.table import BACKENDS, backend_kind
 from editguard.editing import registry as editing
 from editguard.preflight import not_a_file
 
@@ -149,6 +150,14 @@ def parse_method(text: str) -> str:
     return name
 
 
+def parse_editor(text: str) -> str:
+    """``module:function``: a user's own editor (imported at start-up, where a failure is one sentence)."""
+    module, _, function = str(text).strip().partition(":")
+    if not module or not function or not all(part.isidentifier() for part in module.split(".") + [function]):
+        raise argparse.ArgumentTypeError(f"{text!r} is not module:function; name your editor as e.g. my_editors:alphaedit")
+    return f"{module}:{function}"
+
+
 def parse_mode(text: str) -> str:
     """A mode of editguard.editing.registry.MODES."""
     name = str(text).strip()
@@ -157,7 +166,8 @@ def parse_mode(text: str) -> str:
     return name
 
 
-METHOD_HELP = "EasyEdit method used to apply the edits: " + _or(list(editing.METHODS)) + " (default ROME)"
+METHOD_HELP = "the editing method that applies the edits: " + _or(list(editing.METHODS)) + " (default ROME)"
+BACKEND_HELP = "where scores come from: " + _or([f"{kind.name} ({kind.description})" for kind in BACKENDS.values()])
 MODE_HELP = _or([f"{mode.name} ({mode.summary})" for mode in editing.MODES.values()])
 
 
@@ -258,6 +268,7 @@ class Settings:
     edits: str = "demo"  # an edit-requests JSONL file, or "demo"
     edited: Path | None = None  # an edited checkpoint folder or a delta .safetensors file
     method: str = "ROME"
+    editor: str | None = None  # a user's own editor, module:function (instead of method)
     hparams: Path | None = None
     baselines: Path = Path("baselines")
     tolerance: float = DEFAULT_TOLERANCE
@@ -337,6 +348,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("edits", "edit requests applied to the base: an editguard JSONL, ZsRE or CounterFact JSON file (detected), or a shipped set: 'demo' (3 edits), 'zsre-20', 'counterfact-damage' (60 edits that damage)", parse_edits, metavar="FILE"),
     Option("edited", "an edited model made elsewhere: a checkpoint folder or a .safetensors file of weight deltas (instead of --editguard-edits)", Path, metavar="PATH"),
     Option("method", METHOD_HELP, parse_method, metavar="NAME"),
+    Option("editor", "your own editor, run in process like a method: module:function, a callable (model, tokenizer, requests) returning the edited weights, a WeightDelta or the model edited in place (instead of --editguard-method)", parse_editor, metavar="MODULE:FUNCTION"),
     Option("mode", MODE_HELP, parse_mode, metavar="MODE"),
     Option("rect", "RECT: keep only this fraction (0.4 in the paper; 'on' means 0.4) of each changed tensor's entries, by relative change, before gating", parse_rect, metavar="FRACTION"),
     Option("edit_limit", "apply only the first N requests of the edits file (default: all of them)", parse_edit_limit, metavar="N"),
@@ -356,7 +368,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("markdown", "write a Markdown summary (verdict, table, edit quality, remedies) to this file; it is also appended to $GITHUB_STEP_SUMMARY when that is set", Path, metavar="FILE"),
     Option("html", "write a self-contained HTML report (table, interval plot, examples that got worse, edit quality, curve) to this file", Path, metavar="FILE"),
     Option("export_edited", "write the edited model for a serving engine: DIR/checkpoint (base + edit, safetensors) and, when the edit is low-rank (ROME, MEMIT), DIR/lora (a PEFT LoRA adapter for the base)", Path, metavar="DIR"),
-    Option("backend", "where scores come from: hf (default: the model in this process), engine (an OpenAI-compatible completions server such as vLLM, at --editguard-endpoint) or vllm (a vLLM server editguard starts from --editguard-engine-python, serving the base and each edit as a LoRA adapter; or the one at --editguard-endpoint)", _choice("backend", ("hf", "engine", "vllm")), metavar="NAME"),
+    Option("backend", BACKEND_HELP, _choice("backend", tuple(BACKENDS)), metavar="NAME"),
     Option("endpoint", "URL of the engine for --editguard-backend engine (or vllm, to use a running server), e.g. http://127.0.0.1:8000", parse_endpoint, metavar="URL"),
     Option("edited_endpoint", "URL of the server of the edited model, when it is not the one at --editguard-endpoint (e.g. the exported checkpoint served apart)", parse_endpoint, metavar="URL"),
     Option("engine_python", "the Python of the environment with vLLM, for --editguard-backend vllm (default .venv-engine/bin/python: make engine-env builds it)", Path, metavar="PATH"),
@@ -406,8 +418,9 @@ def build_settings(
         value = _parsed(option, raw, origin, base=Path.cwd() if origin in (option.cli, option.negative_cli) else rootdir)
         values[option.name] = _anchored(option.name, value, Path.cwd() if origin == option.cli else rootdir)
     values.setdefault("baselines", rootdir / "baselines")
-    if values.get("backend") == "vllm":
-        values.setdefault("engine_python", rootdir / ".venv-engine" / "bin" / "python")
+    problem = backend_kind(values.get("backend", "hf")).settled(values, rootdir)  # the options the backend needs
+    if problem:
+        raise SettingsError(problem)
     _prefer_command_line(values, cli, ("edits", "edited"))
     return _assemble(values)
 
@@ -454,7 +467,7 @@ def _parsed(option: Option, raw: Any, origin: str, *, base: Path) -> Any:
     if option.name == "device_map":  # a JSON file in a configuration file is relative to the rootdir
         items = [item if str(item) in DEVICE_MAPS else str(base / str(item)) for item in items]
     try:
-        parsed = [option.parse(item if isinstance(item, bool) else str(item)) for item in items]
+        parsed = [option.parse(item if isinstance(item, bool) and option.flag else str(item)) for item in items]
     except argparse.ArgumentTypeError as error:
         raise SettingsError(f"{origin}: {error}") from None
     return parsed if option.repeat else parsed[0]
@@ -483,23 +496,11 @@ def _assemble(values: dict[str, Any]) -> Settings:
     per_ability = {ability: value for ability, value in tolerances if ability is not None}
     if "edited" in values and "edits" in values:
         raise SettingsError("--editguard-edits and --editguard-edited both name the edited model; give only one")
+    if "editor" in values and ("method" in values or "edited" in values):
+        other = "--editguard-method" if "method" in values else "--editguard-edited"
+        raise SettingsError(f"--editguard-editor and {other} both say how the edited model is made; give only one")
     if "edited" in values and "hparams" in values:
         raise SettingsError(
             "--editguard-hparams configures an edit method, but --editguard-edited gives an already-edited model; drop one"
-        )
-    if values.get("backend") != "vllm" and ("engine_python" in values or "engine_args" in values):
-        raise SettingsError("--editguard-engine-python and --editguard-engine-args are for the vLLM server that --editguard-backend vllm starts; add --editguard-backend vllm or drop them")
-    if values.get("backend") == "vllm" and "endpoint" in values:
-        values["backend"] = "engine"  # a running vLLM server is an engine like any other
-        values.pop("engine_python", None)
-        values.pop("engine_args", None)
-    if "edited_endpoint" in values and values.get("backend") not in ("engine", "vllm"):
-        raise SettingsError("--editguard-edited-endpoint is for --editguard-backend engine; add --editguard-backend engine --editguard-endpoint URL or drop it")
-    if values.get("backend") == "engine" and "endpoint" not in values:
-        raise SettingsError("--editguard-backend engine needs --editguard-endpoint URL: the server that serves the base and the edited model")
-    if values.get("backend") == "engine" and "served_edited" not in values and not values.get("update_baselines"):
-        raise SettingsError(
-            "--editguard-backend engine needs --editguard-served-edited NAME: the served name of the edited model (serve the "
-            "adapter that --editguard-export-edited writes with vllm serve --enable-lora --lora-modules NAME=DIR/lora)"
         )
     return Settings(**values, tolerance=overall[-1] if overall else DEFAULT_TOLERANCE, tolerances=per_ability)

@@ -58,6 +58,11 @@ class Edits:
     def base(self) -> Any:
         return self._base()
 
+    @property
+    def method(self) -> str:
+        """The editor: a user's own (``--editguard-editor``) or a method of the table (``--editguard-method``)."""
+        return self.settings.editor or self.settings.method
+
     @remembered
     def located_requests(self) -> tuple[tuple[str, Any], ...]:
         """The edit requests, each with where it is in its file (for messages); read and checked once."""
@@ -94,7 +99,7 @@ class Edits:
                 raise GateProblem(
                     f"{where}: the request is {tokens} tokens long (a prompt and its answer together), more than the "
                     f"max_length {max_length} that --editguard-hparams {self.settings.hparams} sets for "
-                    f"{self.settings.method}; raise max_length there to {tokens} or more, or leave it out (editguard then "
+                    f"{self.method}; raise max_length there to {tokens} or more, or leave it out (editguard then "
                     "sizes it to the longest request)"
                 )
 
@@ -114,7 +119,7 @@ class Edits:
     def _max_length_given(self) -> bool:
         from editguard.editing.methods import hparams_file_keys
 
-        return self.settings.hparams is not None and "max_length" in hparams_file_keys(self.settings.hparams, self.settings.method)
+        return self.settings.hparams is not None and "max_length" in hparams_file_keys(self.settings.hparams, self.method)
 
     @cached_property
     def hparams(self) -> dict[str, Any]:
@@ -123,7 +128,7 @@ class Edits:
         from editguard.editing.easyedit import resolve_hparams
 
         base = self.base
-        hparams = resolve_hparams(self.settings.method, base.model, self.settings.hparams, base.device)
+        hparams = resolve_hparams(self.method, base.model, self.settings.hparams, base.device)
         if "max_length" in hparams and not self._max_length_given and self.requests:
             hparams["max_length"] = max(int(hparams["max_length"]), max(self._request_tokens))
         return hparams
@@ -256,9 +261,9 @@ class Edits:
         try:
             return run()
         except EasyEditUnavailable as error:
-            raise GateProblem(f"the {self.settings.method} edit could not be made: {error}") from None
+            raise GateProblem(f"the {self.method} edit could not be made: {error}") from None
         except (EditError, MendError, UnchangedWeights, DeltaError) as error:
-            raise GateProblem(f"the {self.settings.method} edit failed: {error}") from error
+            raise GateProblem(f"the {self.method} edit failed: {error}") from error
 
     @remembered
     def curve_deltas(self) -> dict[int, Any]:

@@ -150,3 +150,54 @@ def test_the_users_editor_module_source_is_in_the_cache_key(user_module: str, tm
     assert first["editor"] == f"{user_module}:scaled" and "source" in first["version"]
     assert editor_for(f"{user_module}:in_place").describe({})["version"] != first["version"]  # another function
     assert textwrap.dedent(USER_EDITOR)
+
+
+# ----------------------------------------------------------------------------- in the gate
+
+GATE = (
+    "--pyargs", "editguard.gate", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+    "--editguard-device", "cpu", "--editguard-limit", "8", "--editguard-abilities", "canary,sentiment",
+    "--editguard-no-signal", "gate", "--editguard-edits", "demo",
+)  # fmt: skip
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, tiny: Any, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    pytester.makepyprojecttoml("[tool.editguard]\nmodel = 'tiny-gpt2'\ntolerance = 0.5\n")
+    pytester.makepyfile(my_gate_editors=USER_EDITOR)
+    monkeypatch.syspath_prepend(str(pytester.path))
+    pytester.runpytest_inprocess(*GATE, "--editguard-update-baselines").assert_outcomes(passed=2)
+    return pytester
+
+
+def test_a_users_editor_is_gated_with_an_edit_count_curve(project: pytest.Pytester) -> None:
+    result = project.runpytest_inprocess(
+        *GATE, "--editguard-editor", "my_gate_editors:scaled", "--editguard-edit-counts", "1,2,3", "--editguard-report", "r.json",
+        "-k", "not test_edit_quality",
+    )  # fmt: skip
+    result.assert_outcomes(passed=2)
+    out = result.stdout.str()
+    assert "edit: 3 my_gate_editors:scaled edits (sequential) from demo edits" in out
+    assert "canary: first edit count -- plain:" in out and "sentiment: first edit count -- plain:" in out
+    report = __import__("json").loads((project.path / "r.json").read_text())
+    curve = next(row["curve"] for row in report["abilities"] if row["ability"] == "sentiment")
+    assert [point[0] for point in curve["plain"]] == [1, 2, 3]
+    again = project.runpytest_inprocess(*GATE, "--editguard-editor", "my_gate_editors:scaled", "-k", "not test_edit_quality")
+    again.stdout.fnmatch_lines(["*edit: 3 my_gate_editors:scaled edits*reused from the edit cache*"])  # cached by content
+
+
+def test_mend_is_gated_in_batch_mode_with_its_hypernetwork_trained_once(project: pytest.Pytester) -> None:
+    (project.path / "mend.yaml").write_text("max_iters: 12\nlog_interval: 6\n")
+    args = (*GATE, "--editguard-method", "MEND", "--editguard-mode", "batch", "--editguard-hparams", "mend.yaml", "-k", "not test_edit_quality")
+    first = project.runpytest_inprocess(*args)
+    first.assert_outcomes(passed=2)
+    assert "edit: 3 MEND edits (batch) from demo edits" in first.stdout.str()
+    second = project.runpytest_inprocess(*args, "--editguard-rescore")
+    second.assert_outcomes(passed=2)
+    second.stdout.fnmatch_lines(["*reused from the edit cache*"])
+
+
+def test_an_editor_that_cannot_be_imported_is_told_at_start_up(project: pytest.Pytester) -> None:
+    result = project.runpytest_inprocess(*GATE, "--editguard-editor", "my_gate_editors:nothing_here")
+    assert result.ret == 4
+    assert "--editguard-editor 'my_gate_editors:nothing_here': module 'my_gate_editors' has no 'nothing_here'" in result.stdout.str() + result.stderr.str()
