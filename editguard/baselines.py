@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from editguard.atomic import os_error_cause, remove_stale_temporaries, write_text
+from editguard.atomic import os_error_cause, write_text
 from editguard.errors import shown
 from editguard.metrics import Metric, OutcomeKind, get_metric
 from editguard.preflight import not_a_file
@@ -148,7 +148,6 @@ class BaselineStore:
     def read(self, model: str, ability: str, protocol: str = "default") -> Baseline | None:
         """The stored baseline, None when there is none; BaselineError when the file is malformed."""
         path = self.path(model, ability, protocol)
-        remove_stale_temporaries(path.parent)
         what = not_a_file(path)
         if what:
             thing = "the link" if path.is_symlink() else "it"

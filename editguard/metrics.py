@@ -91,6 +91,7 @@ class Metric:
     kind: OutcomeKind
     analysis: Analysis
     higher_is_better: bool = True
+    ratio_of: str | None = None  # the outcome is a log: a difference is shown as the ratio of this quantity (perplexity)
 
     @property
     def sequential(self) -> bool:
@@ -136,6 +137,7 @@ def register_metric(
     *,
     analysis: Analysis | str | None = None,
     higher_is_better: bool = True,
+    ratio_of: str | None = None,
 ) -> Metric:
     """Check and register a metric; the record is returned.  Raises ValueError for a name already taken, a
     missing aggregate or description, an unknown kind or analysis, or an analysis that does not fit the metric.
@@ -153,7 +155,7 @@ def register_metric(
     default = _DEFAULT_ANALYSIS[outcome_kind] if aggregate is mean else Analysis.AGGREGATE_BOOTSTRAP
     chosen = default if analysis is None else Analysis(_choice(Analysis, analysis, "analysis", name))
     _check_analysis(name, outcome_kind, chosen, aggregate)
-    metric = Metric(name, description, aggregate, outcome_kind, chosen, bool(higher_is_better))
+    metric = Metric(name, description, aggregate, outcome_kind, chosen, bool(higher_is_better), ratio_of)
     _REGISTRY[name] = metric
     return metric
 
@@ -178,7 +180,7 @@ register_metric("rouge", "mean over examples of the mean of ROUGE-1/2/L F", mean
 register_metric("entity_f1", "entity-level micro F1 (seqeval's definition)", micro_f1, OutcomeKind.COUNTS)
 register_metric(
     "log_perplexity", "mean over sentences of the mean negative log-likelihood per token (exp of a difference: the perplexity ratio)",
-    mean, OutcomeKind.REAL, higher_is_better=False,
+    mean, OutcomeKind.REAL, higher_is_better=False, ratio_of="perplexity",
 )  # fmt: skip
 register_metric("study_entity_recall", "the study's NER score: substring recall, macro over types", macro_recall, OutcomeKind.COUNTS)
 
@@ -235,7 +237,3 @@ class Score:
         extras = {"mrr": round(sum(ranks) / len(ranks), 6)} if ranks else {}
         outcomes = {key: results[key].outcome for key in sorted(results)}
         return cls(ability, metric, outcomes, unparsed=sum(not r.parsed for r in results.values()), extras=extras)
-
-    def restricted_to(self, ids: Sequence[str]) -> Score:
-        """The same score over a subset of its examples (all of ``ids`` must be present)."""
-        return Score(self.ability, self.metric, {key: self.outcomes[key] for key in ids})

@@ -15,23 +15,29 @@ missing or stale, data that does not load, an edit that EasyEdit cannot make.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from editguard.errors import GateProblem
 
+if TYPE_CHECKING:
+    from editguard.settings import Settings
+    from editguard.stages.edits import Edits
 
-def check_start(session: Any, abilities: Sequence[str], *, load: bool = True) -> None:
-    """``check_inputs``, then (``load``) ``check_loaded``; raises the first ``GateProblem`` found."""
-    check_inputs(session, abilities, read_edited=load)
+
+def check_start(settings: Settings, edits: Edits, base: Callable[[], Any], abilities: Sequence[str], *, load: bool = True) -> None:
+    """``check_inputs``, then (``load``) ``check_loaded``; raises the first ``GateProblem`` found.  ``edits`` is the
+    run's edits stage (it keeps what it read), ``base`` loads the base model (once)."""
+    check_inputs(settings, edits, abilities, read_edited=load)
     if load:
-        check_loaded(session)
+        check_loaded(settings, edits, base())
 
 
-def check_inputs(session: Any, abilities: Sequence[str], *, read_edited: bool = True) -> None:
-    """What the options name, checked without loading a model (``session``: ``editguard.session.Session``).
-    ``read_edited=False`` (an xdist controller, which gates nothing itself) checks the edited model's path only."""
+def check_inputs(settings: Settings, edits: Edits, abilities: Sequence[str], *, read_edited: bool = True) -> None:
+    """What the options name, checked without loading a model.  ``read_edited=False`` (an xdist controller, which
+    gates nothing itself) checks the edited model's path only.  Temporaries a killed write left in the model's
+    baselines folder are removed here, once."""
     from editguard.models import DeviceError, ModelSourceError, check_source, model_name, resolve_device
     from editguard.stack import UnsupportedStack, check_stack
 
@@ -39,8 +45,10 @@ def check_inputs(session: Any, abilities: Sequence[str], *, read_edited: bool = 
         check_stack()
     except UnsupportedStack as error:
         raise GateProblem(str(error)) from None
-    settings = session.settings
     check_folder(settings.baselines)
+    name = model_name(settings.model)
+    check_folder(settings.baselines / name)
+    _remove_stale_temporaries(settings.baselines / name)
     try:
         if settings.device.startswith("cuda"):
             resolve_device(settings.device)
@@ -52,31 +60,35 @@ def check_inputs(session: Any, abilities: Sequence[str], *, read_edited: bool = 
     problem = backend_kind(settings.backend).start_problem(settings)
     if problem:
         raise GateProblem(problem)
-    name = model_name(settings.model)
-    check_folder(settings.baselines / name)
     if settings.update_baselines:
         return
     for ability in abilities:
-        check_baseline_file(session, name, ability)
+        check_baseline_file(settings, name, ability)
     if settings.edited is not None and read_edited:
-        session.edits.edited_file  # noqa: B018 -- read and checked once; the run keeps it
+        edits.edited_file  # noqa: B018 -- read and checked once; the run keeps it
     elif settings.edited is not None:
         _check_edited_path(settings.edited)
     else:
-        session.edits.located_requests  # noqa: B018 -- read and checked once; the run keeps them
+        edits.located_requests  # noqa: B018 -- read and checked once; the run keeps them
         _check_editor(settings.editor)
 
 
-def check_loaded(session: Any) -> None:
+def check_loaded(settings: Settings, edits: Edits, base: Any) -> None:
     """What needs the base model: its weights, and the edit against it (the delta fits; the requests fit the context)."""
-    settings, base = session.settings, session.base
     check_finite_weights(base)
     if settings.update_baselines:
         return
     if settings.edited is not None:
-        session.edits.variants  # noqa: B018 -- the delta is checked against the base once; the run keeps it
+        edits.variants  # noqa: B018 -- the delta is checked against the base once; the run keeps it
     else:
-        session.edits.check_context()
+        edits.check_context()
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    from editguard.atomic import remove_stale_temporaries
+
+    if folder.is_dir():
+        remove_stale_temporaries(folder)
 
 
 def _check_editor(spec: str | None) -> None:
@@ -151,11 +163,11 @@ def check_finite_weights(base: Any) -> None:
             )
 
 
-def check_baseline_file(session: Any, model: str, ability: str) -> None:
+def check_baseline_file(settings: Settings, model: str, ability: str) -> None:
     """A baseline file that is there must be well formed (a missing one is the ability's own problem)."""
-    from editguard.baselines import BaselineError
+    from editguard.baselines import BaselineError, BaselineStore
 
     try:
-        session.baselines.store.read(model, ability, session.settings.protocol)
+        BaselineStore(settings.baselines).read(model, ability, settings.protocol)
     except BaselineError as error:
         raise GateProblem(str(error)) from None

@@ -17,19 +17,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from editguard import report
+from editguard.reports import rows as report
 from editguard.backends import backend_kind
 from editguard.baselines import Baseline
 from editguard.errors import GateProblem, brief, remembered
 from editguard.metrics import Score
 from editguard.progress import reporter
-from editguard.report import Row
+from editguard.reports.rows import Measures, Row
 from editguard.settings import Settings
 from editguard.stages.baselines import Baselines
 from editguard.stages.edits import Edits
 from editguard.stages.examples import Examples
 from editguard.stages.scoring import Scoring
-from editguard.stages.verdicts import Verdicts
+from editguard.stages.verdicts import GateInputs, Judged, Verdicts
 from editguard.tasks import Task
 from editguard.verdict import Outcome, failure_message
 
@@ -73,7 +73,7 @@ class Session:
         from editguard.preflight import check_start
 
         try:
-            check_start(self, abilities, load=load)
+            check_start(self.settings, self.edits, lambda: self.base, abilities, load=load)
         except GateProblem as problem:
             self.problem = problem
             raise
@@ -206,36 +206,38 @@ def _recorded(session: Session, task: Task) -> Row:
 
 
 def _judged(session: Session, task: Task) -> tuple[Row, str | None]:
-    settings, scoring = session.settings, session.scoring
-    signal = session.verdicts.signal(task.name) if settings.no_signal != "gate" else None
+    """The ability's verdict, judged from values handed down (``GateInputs``), and its row."""
+    verdicts, settings = session.verdicts, session.settings
+    inputs = verdicts.inputs(task.name)
+    signal = verdicts.signal(inputs) if settings.no_signal != "gate" else None
     if signal is not None and not signal.present:  # told before any edit is computed or scored
         return report.no_signal_row(task, signal, settings.no_signal), signal.message(task.dataset)
-    judged = session.verdicts.worst(task.name)
-    verdict, variant = judged.verdict, judged.variant
-    examples = session.examples.sample(task)
-    row = report.verdict_row(
-        task, verdict, variant.info,
-        unparsed=scoring.unparsed_rate(task, examples, variant.delta),
-        truncated=scoring.truncated_count(task, examples, variant.delta),
+    judged = verdicts.worst(inputs)
+    row = report.verdict_row(task, judged.verdict, judged.variant.info, _measures(session, inputs, judged))
+    if judged.verdict.outcome is Outcome.PASS:
+        return row, None
+    return row, failure_message(judged.verdict, dataset=task.dataset, baseline_file=str(session.baselines.path(task.name)))
+
+
+def _measures(session: Session, inputs: GateInputs, judged: Judged) -> Measures:
+    """What the row shows beside the verdict, measured on the values the verdict was judged from."""
+    scoring, settings, verdicts = session.scoring, session.settings, session.verdicts
+    task, examples, delta = inputs.task, inputs.examples, judged.variant.delta
+    drift = session.baselines.drift(task.name)
+    return Measures(
+        unparsed=scoring.unparsed_rate(task, examples, delta),
+        truncated=scoring.truncated_count(task, examples, delta),
         cached=scoring.cached_counts.get((task.name, True), 0),
         available=len(examples),
         jitter=scoring.noise_floor(task, examples) if settings.noise_floor else None,
-        variant=variant.label if len(session.edits.variants) > 1 else "",
-        curve=session.verdicts.curve(task.name) if settings.edit_counts else None,
+        variant=judged.variant.label if len(session.edits.variants) > 1 else "",
+        curve=verdicts.curve(inputs) if settings.edit_counts else None,
         dtype=session.base.dtype,
-        backends=(session.baseline(task.name).backend, backend_kind(settings.backend).records_as),
-        worsened=session.verdicts.worsened(task.name, variant.delta),
-        stack_drift=_drift(session, task.name),
-        **_canary_measures(session, task, variant.delta),
-    )  # fmt: skip
-    if verdict.outcome is Outcome.PASS:
-        return row, None
-    return row, failure_message(verdict, dataset=task.dataset, baseline_file=str(session.baselines.path(task.name)))
-
-
-def _drift(session: Session, ability: str) -> dict[str, Any] | None:
-    drift = session.baselines.drift(ability)
-    return None if drift is None else drift.as_dict()
+        backends=(inputs.baseline.backend, backend_kind(settings.backend).records_as),
+        worsened=verdicts.worsened(inputs, delta),
+        stack_drift=None if drift is None else drift.as_dict(),
+        **_canary_measures(session, task, delta),
+    )
 
 
 def _canary_measures(session: Session, task: Task, delta: Any) -> dict[str, Any]:
@@ -254,8 +256,8 @@ def quality_row(session: Session) -> tuple[Row, str | None]:
     settings = session.settings
     try:
         session.ready()
-        if settings.edited is not None and settings.edits == "demo":
-            return Row("edit_quality", "edit requests", "skipped", note="an edited model made elsewhere: no requests to check"), None
+        if settings.edited is not None:  # (settings refuse --editguard-edits beside it)
+            return Row("edit_quality", "edit requests", Outcome.SKIPPED.value, note="an edited model made elsewhere: no requests to check"), None
         measured = session.edits.quality()
     except GateProblem as problem:
         return report.problem_row("edit_quality", "edit requests", str(problem)), told(session, problem)

@@ -97,7 +97,7 @@ def describe_versions(versions: dict[str, str]) -> str:
 
 def gpt2_tokenizer(vocab: Path, merges: Path) -> Any:
     """A GPT-2 byte-level BPE tokenizer from a vocabulary (JSON) and merges file, on either transformers."""
-    from transformers import GPT2TokenizerFast
+    from transformers import GPT2TokenizerFast  # type: ignore[attr-defined,unused-ignore]
 
     if "vocab" in inspect.signature(GPT2TokenizerFast.__init__).parameters:  # transformers 5
         return GPT2TokenizerFast(vocab=str(vocab), merges=str(merges))

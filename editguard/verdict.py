@@ -31,16 +31,28 @@ from typing import Any
 
 from editguard.metrics import get_metric
 
-INCONCLUSIVE_POLICIES = ("fail", "warn")
-NO_SIGNAL_POLICIES = ("skip", "fail", "gate")  # gate: judge the ability anyway
 FAIL_RULES = ("margin", "significant")
 
 
 class Outcome(str, Enum):
+    """Every outcome a gated check can have: the three verdicts of a comparison, and what stands in its place."""
+
     PASS = "pass"
     FAIL = "fail"
     INCONCLUSIVE = "inconclusive"
     NO_SIGNAL = "no signal"  # the base model is not clearly above chance: no drop could be seen (no_signal)
+    RECORDED = "recorded"  # --editguard-update-baselines wrote the baseline instead of gating
+    SKIPPED = "skipped"  # nothing to check (edit quality of an edited model made elsewhere)
+    COULD_NOT_CHECK = "could not check"  # an input stopped the comparison: not a verdict (exit status 4)
+
+
+class RunVerdict(str, Enum):
+    """A whole run's verdict, from its exit status (what CI acts on)."""
+
+    PASS = "PASS"
+    REGRESSED = "REGRESSED"
+    COULD_NOT_CHECK = "COULD NOT CHECK"
+    RECORDED = "BASELINES RECORDED"
 
 
 @dataclass(frozen=True)
@@ -238,6 +250,13 @@ def holm_correct(gated: Mapping[str, GatedVerdict], alpha: float, fail_rule: str
     }
 
 
+# What made a FAIL, by the fail rule that decided it (--editguard-fail-rule), ending before the tolerance.
+_FAILED_BY = {
+    "margin": "the whole interval lies below the tolerance of",
+    "significant": "the drop is significant and larger than the tolerance of",
+}
+
+
 def failure_message(verdict: Verdict, *, dataset: str, baseline_file: str) -> str:
     """What a person reads when an ability regressed or could not be cleared: the numbers, then the remedy."""
     direction = "" if verdict.higher_is_better else " (lower is better: a rise counts as a drop)"
@@ -248,8 +267,8 @@ def failure_message(verdict: Verdict, *, dataset: str, baseline_file: str) -> st
     )
     if verdict.outcome is Outcome.FAIL:
         return (
-            f"{verdict.ability} ({dataset}) regressed after the edit: {numbers}; the whole interval lies below the "
-            f"tolerance of -{verdict.tolerance:.3f} (p={verdict.p_value:.2g}). Do not ship this edit as it is; if the "
+            f"{verdict.ability} ({dataset}) regressed after the edit: {numbers}; {_FAILED_BY[verdict.policy.fail_rule if verdict.policy else 'margin']} "
+            f"-{verdict.tolerance:.3f} (p={verdict.p_value:.2g}). Do not ship this edit as it is; if the "
             f"drop is acceptable, allow it with --editguard-tolerance {verdict.ability}={_allowing(verdict):.2f}."
         )
     needed = f"about {verdict.examples_needed} examples" if verdict.examples_needed else "more examples"

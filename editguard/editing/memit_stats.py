@@ -102,13 +102,19 @@ def ensure_stats(model: Any, tokenizer: Any, hparams: dict[str, Any], cache_dir:
         todo = missing()
         passages = CORPORA[hparams["mom2_dataset"]](model, tokenizer, int(hparams["mom2_n_samples"]))
         moments = second_moments(model, tokenizer, passages, todo)
-        if cache_write(cache_dir, lambda: [_write_npz(files[module], moments[module], hparams) for module in todo]) is None:
+        if cache_write(cache_dir, lambda: _write_all(files, moments, todo, hparams)) is None:
             elsewhere.append(_temporary_stats(model, hparams, {module: moments[module] for module in modules if module in moments}))
 
     done = compute_once(stats_dir, lambda: not missing(), compute, lambda: None)
     if elsewhere:
         return elsewhere[0]
     return StatsFiles(stats_dir, tuple(files.values()), computed=done.computed)
+
+
+def _write_all(files: dict[str, Path], moments: dict[str, Any], modules: list[str], hparams: dict[str, Any]) -> bool:
+    for module in modules:
+        _write_npz(files[module], moments[module], hparams)
+    return True
 
 
 def _temporary_stats(model: Any, hparams: dict[str, Any], moments: dict[str, Any]) -> StatsFiles:

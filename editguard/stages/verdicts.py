@@ -1,16 +1,17 @@
 """The verdicts stage: the paired verdict of each edited model against the stored baseline.
 
-For each ability: the verdict of every gated variant (the worst one counts), decided on the run's whole
-sample or, with early stopping, a chunk at a time in a seeded order; and, with ``--editguard-edit-counts``,
-the verdict after each count of edits.  Holm's correction over abilities is applied on the controller,
-once every ability has its verdict (``verdict.holm_correct`` through ``report.with_holm``).
+It judges from values handed down (``Judged``'s inputs, ``GateInputs``: the ability's task, its sample, its
+baseline read and checked once, its policy), never going back to the stages that made them.  For each ability:
+the verdict of every gated variant (the worst one counts), decided on the run's whole sample or, with early
+stopping, a chunk at a time in a seeded order; and, with ``--editguard-edit-counts``, the verdict after each count
+of edits.  Holm's correction over abilities is applied on the controller, once every ability has its verdict
+(``verdict.holm_correct`` through ``reports.run.with_holm``).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,17 @@ from editguard.verdict import Outcome, Policy, Signal, Verdict, compare, compare
 _RANK = {Outcome.FAIL: 0, Outcome.INCONCLUSIVE: 1, Outcome.PASS: 2}
 WORSENED_SHOWN = 10  # examples that got worse, kept per ability for the reports
 SHOWN_CHARS = 600  # the most characters of a prompt or an expected answer kept for the reports
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    """What one ability is judged from: its task, the run's sample of it, its baseline (read and checked once; on this
+    stack), and its policy (tolerance, error rates, the family it is corrected in)."""
+
+    task: Task
+    examples: tuple[Example, ...]
+    baseline: Baseline
+    policy: Policy
 
 
 @dataclass(frozen=True)
@@ -55,60 +67,59 @@ class Verdicts:
         family = 1 if ability in canary_names() else max(1, len(abilities))
         return Policy(settings.tolerance_for(ability), settings.alpha, family, settings.fail_rule, settings.inconclusive, settings.no_signal)
 
-    def signal(self, ability: str) -> Signal | None:
-        """Whether the stored baseline stands clearly above chance + tolerance (None: the ability has no chance level)."""
+    def inputs(self, ability: str) -> GateInputs:
+        """The values the ability is judged from; the baseline is read and checked here (a missing or stale one is
+        told before any edit is computed)."""
         task = self.examples.task(ability)
+        baseline = self.baselines.checked(ability)
+        return GateInputs(task, tuple(self.examples.sample(task)), baseline, self.policy(ability))
+
+    def signal(self, inputs: GateInputs) -> Signal | None:
+        """Whether the baseline stands clearly above chance + tolerance (None: the ability has no chance level)."""
+        task = inputs.task
         if task.chance is None:
             return None
-        baseline = self.baselines.checked(ability)
-        return signal(ability, baseline.outcomes, task.chance, self.policy(ability), metric=task.metric)
+        return signal(task.name, inputs.baseline.outcomes, task.chance, inputs.policy, metric=task.metric)
 
-    def verdict(self, ability: str, delta: Any) -> Verdict:
+    def verdict(self, inputs: GateInputs, delta: Any) -> Verdict:
         """The paired verdict of base + ``delta`` against the baseline's outcomes."""
-        baseline = self.baselines.checked(ability)
-        task = self.examples.task(ability)
-        examples = self.examples.sample(task)
-        policy = self.policy(ability)
+        task = inputs.task
         if self.settings.early_stop and _early_stoppable(task.metric):
-            return self._sequential(task, examples, baseline, policy, delta)
-        observed = self.scoring.score(task, examples, delta)
-        return compare(ability, baseline.outcomes, observed.outcomes, policy, metric=task.metric)
+            return self._sequential(inputs, delta)
+        observed = self.scoring.score(task, inputs.examples, delta)
+        return compare(task.name, inputs.baseline.outcomes, observed.outcomes, inputs.policy, metric=task.metric)
 
-    def worst(self, ability: str) -> Judged:
-        """The verdict of every gated edited model (several in single mode); the worst one counts.
-
-        The baseline is checked first: a missing or stale one (another dtype, say) is told before any edit is computed.
-        """
-        self.baselines.checked(ability)
-        judged = [Judged(self.verdict(ability, variant.delta), variant) for variant in self.edits.variants]
+    def worst(self, inputs: GateInputs) -> Judged:
+        """The verdict of every gated edited model (several in single mode); the worst one counts."""
+        judged = [Judged(self.verdict(inputs, variant.delta), variant) for variant in self.edits.variants]
         return min(judged, key=lambda item: _RANK[item.verdict.outcome])
 
-    def curve(self, ability: str) -> dict[str, list[list[Any]]]:
+    def curve(self, inputs: GateInputs) -> dict[str, list[list[Any]]]:
         """Per series and edit count: [count, edited score, verdict]."""
         curve: dict[str, list[list[Any]]] = {}
         for name, deltas in self.edits.curve_series.items():
-            verdicts = [(count, self._curve_point(ability, name, count, delta)) for count, delta in deltas.items()]
+            verdicts = [(count, self._curve_point(inputs, name, count, delta)) for count, delta in deltas.items()]
             curve[name] = [[count, round(v.observed, 6), v.outcome.value] for count, v in verdicts]
         return curve
 
-    def _curve_point(self, ability: str, series: str, count: int, delta: Any) -> Verdict:
+    def _curve_point(self, inputs: GateInputs, series: str, count: int, delta: Any) -> Verdict:
         started = time.perf_counter()
-        verdict = self.verdict(ability, delta)
-        said = f"edit-count curve ({series}): {ability} after {count} edit{'s' if count > 1 else ''}: {verdict.outcome.value.upper()}"
+        verdict = self.verdict(inputs, delta)
+        said = f"edit-count curve ({series}): {inputs.task.name} after {count} edit{'s' if count > 1 else ''}: {verdict.outcome.value.upper()}"
         reporter().done(said, started)
         return verdict
 
-    def worsened(self, ability: str, delta: Any, shown: int = WORSENED_SHOWN) -> list[dict[str, Any]]:
+    def worsened(self, inputs: GateInputs, delta: Any, shown: int = WORSENED_SHOWN) -> list[dict[str, Any]]:
         """The examples base + ``delta`` answered worse than the baseline did (the largest drop first, at most
         ``shown``), for the reports: id, prompt, expected answer, and each model's score on the example.  The
         evaluator keeps no model output, so a report shows the outcomes, not the answers."""
         from editguard.metrics import get_metric
 
-        task = self.examples.task(ability)
+        task = inputs.task
         metric = get_metric(task.metric)
         sign = 1.0 if metric.higher_is_better else -1.0
-        base = self.baselines.checked(ability).outcomes
-        examples = [example for example in self.examples.sample(task) if example.id in base]
+        base = inputs.baseline.outcomes
+        examples = [example for example in inputs.examples if example.id in base]
         edited = self.scoring.known(task, examples, delta)
         scores = {i: (metric.aggregate([base[i]]), metric.aggregate([result.outcome])) for i, result in edited.items()}
         drops = {i: sign * (before - after) for i, (before, after) in scores.items() if sign * (before - after) > 1e-12}
@@ -116,9 +127,10 @@ class Verdicts:
         by_id = {example.id: example for example in examples}
         return [_worsened(by_id[i], *scores[i], parsed=edited[i].parsed) for i in worst]
 
-    def _sequential(self, task: Task, examples: Sequence[Example], baseline: Baseline, policy: Policy, delta: Any) -> Verdict:
+    def _sequential(self, inputs: GateInputs, delta: Any) -> Verdict:
         """Score the edited model a chunk at a time, in a seeded random order, until the verdict is settled."""
-        ordered = sorted(examples, key=sample_order)
+        task, baseline, policy = inputs.task, inputs.baseline, inputs.policy
+        ordered = sorted(inputs.examples, key=sample_order)
         chunk = self.settings.chunk
         verdict = None
         for end in range(min(chunk, len(ordered)), len(ordered) + chunk, chunk):

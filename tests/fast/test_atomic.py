@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from editguard import atomic, models, report
+from editguard import atomic, models
 from editguard.atomic import atomic_folder, atomic_open, atomic_path, compute_once, remove_stale_temporaries
 from editguard.baselines import Baseline, BaselineError, BaselineStore
 from editguard.metrics import ExampleResult
@@ -365,14 +365,27 @@ def test_stored_baselines_are_rewritten_byte_for_byte(tmp_path: Path) -> None:
         assert BaselineStore(tmp_path).write(baseline).read_bytes() == path.read_bytes(), path
 
 
-def test_the_baseline_store_removes_stray_temporaries_on_read_and_write(tmp_path: Path) -> None:
+def _next_run_starts(baselines: Path) -> None:
+    """The start-up checks of a run on model "m" (no model is loaded: they stop at the missing edits)."""
+    from editguard.errors import GateProblem
+    from editguard.preflight import check_inputs
+    from editguard.settings import Settings
+
+    settings = Settings(model="m", baselines=baselines, update_baselines=True)
+    with contextlib.suppress(GateProblem):
+        check_inputs(settings, None, [], read_edited=False)  # type: ignore[arg-type]
+
+
+def test_stray_temporaries_go_at_start_up_and_on_write_never_on_read(tmp_path: Path) -> None:
     store = BaselineStore(tmp_path)
     path = store.write(_baseline())
     stray = _temporary(path.parent, "sentiment.json", pid=_dead_pid())
     assert store.read("m", "sentiment") == _baseline()
-    assert os.listdir(path.parent) == ["sentiment.json"]
-    stray = _temporary(path.parent, "sentiment.json", pid=_dead_pid())
+    assert stray.exists()  # reading a baseline deletes nothing
     store.write(_baseline(ability="nli"))
+    assert not stray.exists()
+    stray = _temporary(path.parent, "sentiment.json", pid=_dead_pid())
+    _next_run_starts(tmp_path)
     assert not stray.exists()
 
 
@@ -402,13 +415,16 @@ def test_an_output_cache_entry_holding_the_results_is_not_rewritten(tmp_path: Pa
 
 @pytest.mark.parametrize("failure", ["fsync fails", "os.replace fails"])
 def test_a_report_write_failing_half_way_keeps_the_old_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
+    from editguard.reports.json import write_json
+    from editguard.reports.run import Run
+
     path = tmp_path / "report.json"
-    report.write_json(path, [], {"run": 1})
+    write_json(path, Run("PASS", 0, model="first"))
     before = path.read_text()
-    assert json.loads(before) == {"run": 1, "passed": True, "abilities": []}
+    assert json.loads(before)["model"] == "first" and json.loads(before)["abilities"] == []
     FAILURES[failure](monkeypatch)
     with pytest.raises(OSError):
-        report.write_json(path, [], {"run": 2})
+        write_json(path, Run("PASS", 0, model="second"))
     monkeypatch.undo()
     assert path.read_text() == before
     assert os.listdir(tmp_path) == ["report.json"]
@@ -469,8 +485,8 @@ def test_a_baseline_killed_at_random_points_of_its_update_is_old_or_new_and_no_s
         writer.stdout.close()
         assert path.read_text() in contents and json.loads(path.read_text())
         strays += len(os.listdir(path.parent)) - 1
-        if kill % 2:  # the next run reads, or writes
-            store.read("m", "sentiment")
+        if kill % 2:  # the next run starts (its start-up checks clean the model's folder once), or writes
+            _next_run_starts(tmp_path)
         else:
             store.write(old)
         assert os.listdir(path.parent) == ["sentiment.json"], f"kill {kill}"

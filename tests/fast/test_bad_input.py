@@ -18,7 +18,8 @@ from editguard.cli import joined_values
 from editguard.editing.requests import EditRequest, EditRequestError, context_problem, load_requests
 from editguard.errors import GateProblem, remembered, shown
 from editguard.models import DeviceError, ModelSourceError, check_gguf_file, check_model_folder, model_name, resolve_device
-from editguard.report import COULD_NOT_CHECK, problem_row, table
+from editguard.reports.lines import table
+from editguard.reports.rows import COULD_NOT_CHECK, problem_row
 
 # ----------------------------------------------------------------------------- baseline files
 

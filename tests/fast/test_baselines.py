@@ -74,8 +74,8 @@ def test_a_baseline_says_which_backend_scored_it_only_when_it_was_not_in_process
 
 
 def test_baselines_and_edited_models_scored_by_different_backends_are_told() -> None:
-    from editguard.plugin import backend_lines
-    from editguard.report import Row
+    from editguard.reports.lines import backend_lines
+    from editguard.reports.rows import Row
 
     def rows(*backends: tuple[str, str]) -> list[Row]:
         return [Row(ability, "", "pass", backends=pair) for ability, pair in zip(("nli", "sentiment"), backends)]
@@ -167,6 +167,6 @@ def test_a_baseline_path_that_is_no_file_says_what_it_is(tmp_path: Path, make: o
     message = f"baseline {path} {says}.* and record the baseline with --editguard-update-baselines$"
     with pytest.raises(BaselineError, match=message):
         store.read("m", "sentiment")
-    session = SimpleNamespace(baselines=SimpleNamespace(store=store), settings=SimpleNamespace(protocol="default"))
+    settings = SimpleNamespace(baselines=tmp_path / "baselines", protocol="default")
     with pytest.raises(GateProblem, match=message):  # the start-up check says the same
-        check_baseline_file(session, "m", "sentiment")
+        check_baseline_file(settings, "m", "sentiment")  # type: ignore[arg-type]

@@ -12,7 +12,9 @@ from editguard import statistics as stats
 from editguard.editing.requests import EditRequest, load_requests
 from editguard.locality import Template, Vocabulary, shipped_vocabulary, unrelated_prompts
 from editguard.metrics import get_metric
-from editguard.report import Row, canary_lines, no_signal_row, with_holm
+from editguard.reports.lines import canary_lines
+from editguard.reports.rows import Row, no_signal_row
+from editguard.reports.run import with_holm
 from editguard.settings import Settings
 from editguard.tasks import all_names, canary_names, get_ability, get_task, task_names
 from editguard.verdict import Outcome, Policy, signal
@@ -49,7 +51,7 @@ def test_the_canary_row_shows_the_perplexity_ratio_and_the_relative_change() -> 
         metric="log_perplexity", lower=math.log(1.5), upper=math.log(2.5), role="canary",
         relative_change={"model.layers.4.mlp.down_proj.weight": 1.78},
     )  # fmt: skip
-    point, low, high = row.perplexity_ratio  # type: ignore[misc]
+    point, low, high = row.ratio  # type: ignore[misc]
     assert (round(point, 6), round(low, 6), round(high, 6)) == (2.0, 1.5, 2.5)
     lines = canary_lines(row)
     assert lines[0] == "canary: perplexity ratio edited/base 2.000 [1.500, 2.500] on 300 sentences, FAIL beyond 1.051  FAIL"

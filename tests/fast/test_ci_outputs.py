@@ -11,10 +11,13 @@ import yaml
 
 from editguard import progress
 from editguard.errors import COULD_NOT_CHECK as COULD_NOT_CHECK_STATUS
-from editguard.report import COULD_NOT_CHECK, Row, draw_curves, junit_properties
+from editguard.reports.curves import draw_curves
+from editguard.reports.junit import junit_properties
+from editguard.reports.rows import COULD_NOT_CHECK, Row
 from editguard.settings import OPTIONS
-from editguard.summary import STEP_SUMMARY, Run, markdown, problems_of, run_verdict, write_markdown
-from editguard.webreport import html_report
+from editguard.reports.markdown import STEP_SUMMARY, markdown, write_markdown
+from editguard.reports.run import Run, problems_of, run_verdict
+from editguard.reports.html import html_report
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_BASELINE = "no baseline for sentiment at baselines/m/sentiment.json; record it by running the base model once with --editguard-update-baselines"

@@ -148,7 +148,7 @@ def test_a_stale_baseline_is_told_before_any_edit_is_computed(tmp_path: Path) ->
     in_bf16 = Baselines(settings, examples, _Scoring(), lambda: _Base(fingerprint="w1", dtype="bfloat16"))  # type: ignore[arg-type]
     verdicts = Verdicts(settings, examples, _Scoring(), in_bf16, _EditsNotToCompute())  # type: ignore[arg-type]
     with pytest.raises(GateProblem, match="recorded with the model in float32, and this run loads it in bfloat16"):
-        verdicts.worst("sentiment")
+        verdicts.worst(verdicts.inputs("sentiment"))
 
 
 def test_a_device_map_file_in_pyproject_is_relative_to_the_rootdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from editguard.report import Row, table
+from editguard.reports.lines import table
+from editguard.reports.rows import Row
 from editguard.verdict import Outcome, Policy, Verdict, failure_message
 
 ROOT = Path(__file__).resolve().parents[2]

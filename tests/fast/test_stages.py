@@ -129,7 +129,7 @@ def _broken(tmp_path: Path, count: int) -> dict[str, float]:
 
 def test_the_worst_edited_model_decides(tmp_path: Path) -> None:
     verdicts = _verdicts(tmp_path, FakeEdits({}, _broken(tmp_path, 30), {}), tolerance=0.1)
-    judged = verdicts.worst(ABILITY)
+    judged = verdicts.worst(verdicts.inputs(ABILITY))
     assert judged.variant.label == "edit 2"
     assert judged.verdict.outcome is Outcome.FAIL
     assert (judged.verdict.negative_flips, judged.verdict.positive_flips) == (30, 0)
@@ -137,14 +137,14 @@ def test_the_worst_edited_model_decides(tmp_path: Path) -> None:
 
 def test_an_unchanged_model_passes_and_the_curve_has_a_point_per_count(tmp_path: Path) -> None:
     verdicts = _verdicts(tmp_path, FakeEdits({}, _broken(tmp_path, 30)), tolerance=0.1)
-    assert verdicts.verdict(ABILITY, {}).outcome is Outcome.PASS
-    curve = verdicts.curve(ABILITY)
+    assert verdicts.verdict(verdicts.inputs(ABILITY), {}).outcome is Outcome.PASS
+    curve = verdicts.curve(verdicts.inputs(ABILITY))
     assert [(count, verdict) for count, _, verdict in curve["plain"]] == [(1, "pass"), (2, "fail")]
 
 
 def test_early_stopping_scores_a_chunk_at_a_time_and_stops_when_settled(tmp_path: Path) -> None:
     verdicts = _verdicts(tmp_path, FakeEdits({}), tolerance=0.3, early_stop=True, chunk=10, limit=160)
-    verdict = verdicts.verdict(ABILITY, {})
+    verdict = verdicts.verdict(verdicts.inputs(ABILITY), {})
     assert verdict.sequential and verdict.outcome is Outcome.PASS
     assert verdict.n < 160
     scoring = verdicts.scoring

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from editguard.metrics import Metric, OutcomeKind, macro_recall, mean, register_metric, unregister_metric
-from editguard.report import Row, with_holm
+from editguard.reports.rows import Row
+from editguard.reports.run import with_holm
 from editguard.verdict import (
     GatedVerdict,
     Outcome,
@@ -248,3 +249,16 @@ def test_the_report_orients_a_lower_is_better_row(error_rate: Metric) -> None:
     beyond = _row("qa", "inconclusive", 0.001, edited=0.8, metric="error_rate")  # errors rose 0.1
     assert with_holm([within], 0.05, "significant")[0][0].verdict == "inconclusive"
     assert with_holm([beyond], 0.05, "significant")[0][0].verdict == "fail"
+
+
+def test_a_fail_says_the_rule_that_decided_it() -> None:
+    """Under --editguard-fail-rule significant the message does not claim the whole interval lies below the tolerance."""
+    from editguard.verdict import Policy, Verdict, failure_message
+
+    def message(rule: str) -> str:
+        verdict = Verdict("nli", 0.8, 0.6, 0.05, 400, Outcome.FAIL, -0.3, -0.02, 90, 10, 0.001, policy=Policy(0.05, fail_rule=rule))
+        return failure_message(verdict, dataset="RTE", baseline_file="b.json")
+
+    assert "the whole interval lies below the tolerance of -0.050" in message("margin")
+    assert "the drop is significant and larger than the tolerance of -0.050" in message("significant")
+    assert "the whole interval" not in message("significant")

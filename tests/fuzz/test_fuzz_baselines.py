@@ -131,9 +131,9 @@ def _read(folder: Path, data: bytes) -> tuple[Path, Baseline | None, Exception |
 
 def _start_up_check(folder: Path) -> Exception | None:
     """What the start-up check makes of the same file (a GateProblem, or nothing)."""
-    session = SimpleNamespace(baselines=SimpleNamespace(store=BaselineStore(folder)), settings=SimpleNamespace(protocol="default"))
+    settings = SimpleNamespace(baselines=folder, protocol="default")
     try:
-        check_baseline_file(session, "m", "sentiment")
+        check_baseline_file(settings, "m", "sentiment")  # type: ignore[arg-type]
     except Exception as error:  # noqa: BLE001
         return error
     return None

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from editguard.report import Row, draw_curves
-from editguard.summary import Run
-from editguard.webreport import write_html
+from editguard.reports.curves import draw_curves
+from editguard.reports.rows import Row
+from editguard.reports.run import Run
+from editguard.reports.html import write_html
 
 # FT: the tiny model's three demo edits take seconds (ROME's: minutes on 2 cores)
 GATE = (
