@@ -265,7 +265,7 @@ def parse_bool(text: Any) -> bool:
 @dataclass(frozen=True)
 class Settings:
     model: str = "smollm2"
-    edits: str = "demo"  # an edit-requests JSONL file, or "demo"
+    edits: str | None = None  # an edit-requests file or a shipped set ("demo", ...); None: none given (the demo set is used)
     edited: Path | None = None  # an edited checkpoint folder or a delta .safetensors file
     method: str = "ROME"
     editor: str | None = None  # a user's own editor, module:function (instead of method)

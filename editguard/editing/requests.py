@@ -94,10 +94,6 @@ def shipped_edits_path(name: str) -> Path:
     return Path(str(resources.files("editguard.editing") / "data" / SHIPPED_EDITS[name]))
 
 
-def demo_edits_path() -> Path:
-    return shipped_edits_path(DEMO_EDITS)
-
-
 def load_requests(path: str | Path) -> tuple[EditRequest, ...]:
     """Read an edit-requests file in any known layout (a name in ``SHIPPED_EDITS`` picks a shipped set)."""
     return tuple(request for _, request in located_requests(path))

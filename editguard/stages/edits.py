@@ -59,6 +59,13 @@ class Edits:
         return self._base()
 
     @property
+    def edits_source(self) -> str:
+        """The edit requests: the file or shipped set ``--editguard-edits`` names, else the demo set."""
+        from editguard.editing.requests import DEMO_EDITS
+
+        return self.settings.edits or DEMO_EDITS
+
+    @property
     def method(self) -> str:
         """The editor: a user's own (``--editguard-editor``) or a method of the table (``--editguard-method``)."""
         return self.settings.editor or self.settings.method
@@ -69,7 +76,7 @@ class Edits:
         from editguard.editing.requests import EditRequestError, located_requests
 
         try:
-            located = located_requests(self.settings.edits)
+            located = located_requests(self.edits_source)
         except EditRequestError as error:
             raise GateProblem(str(error)) from None
         return located[: self.settings.edit_limit] if self.settings.edit_limit else located
@@ -234,7 +241,9 @@ class Edits:
         return material
 
     def _info(self, cached: Any, count: int, mode: str, label: str | None) -> EditInfo:
-        source = "demo edits" if self.settings.edits == "demo" else self.settings.edits
+        from editguard.editing.requests import DEMO_EDITS
+
+        source = "demo edits" if self.edits_source == DEMO_EDITS else self.edits_source
         what = f"{count} {self.hparams['alg_name']} edits ({mode}) from {source}"
         if label:
             what = f"{label}: {what}"

@@ -78,7 +78,7 @@ def test_pyproject_tolerance_table_and_relative_paths(tmp_path: Path) -> None:
 
 def test_defaults(tmp_path: Path) -> None:
     settings = build_settings({}, {}, {}, rootdir=tmp_path)
-    assert (settings.model, settings.edits, settings.method) == ("smollm2", "demo", "ROME")
+    assert (settings.model, settings.edits, settings.method) == ("smollm2", None, "ROME")  # no edits given: the demo set
     assert settings.tolerance == DEFAULT_TOLERANCE
     assert settings.baselines == tmp_path / "baselines"
 

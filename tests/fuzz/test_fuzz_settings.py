@@ -68,7 +68,7 @@ def _check_settings(built: Settings) -> None:
         assert isinstance(getattr(built, name), Path), name
     for name in ("edited", "hparams", "report", "markdown", "html", "export_edited"):
         assert getattr(built, name) is None or isinstance(getattr(built, name), Path), name
-    assert isinstance(built.edits, str) and isinstance(built.data, dict)
+    assert (built.edits is None or isinstance(built.edits, str)) and isinstance(built.data, dict)  # None: none given
     assert all(isinstance(key, str) and isinstance(value, str) for key, value in built.data.items())
     assert built.abilities is None or (isinstance(built.abilities, tuple) and built.abilities)
     for name in ("endpoint", "edited_endpoint"):

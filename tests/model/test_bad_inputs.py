@@ -80,7 +80,7 @@ CASES = [
     Case("data for a misspelt ability", ("--editguard-data", "sentimnet=probe"), ("--editguard-data: unknown ability 'sentimnet'",)),
     Case("device gpu", ("--editguard-device", "gpu"), ("argument --editguard-device: 'gpu' is not a device",)),
     Case("device cuda:9", ("--editguard-device", "cuda:9"), ("--editguard-device cuda:9: ", "use")),
-    Case("unknown method", ("--editguard-method", "MEND"), ("argument --editguard-method: 'MEND' is not a method",)),
+    Case("unknown method", ("--editguard-method", "GRACE"), ("argument --editguard-method: 'GRACE' is not a method",)),
     Case("misspelt mode", ("--editguard-mode", "sequentail"), ("argument --editguard-mode: 'sequentail' is not a mode; did you mean 'sequential'?",)),
     Case("alpha 0.7", ("--editguard-alpha", "0.7"), ("argument --editguard-alpha: '0.7' is not an error rate",)),
     Case("batch size 0", ("--editguard-batch-size", "0"), ("argument --editguard-batch-size: '0' must be at least 1",)),

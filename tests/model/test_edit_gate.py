@@ -52,14 +52,21 @@ def test_checkpoint_delta_file_and_in_process_edits_give_the_same_verdicts(proje
 
 def test_the_edit_count_curve_with_and_without_rect(project: pytest.Pytester) -> None:
     result = project.runpytest_inprocess(
-        *GATE, "--editguard-edit-counts", "1,3", "--editguard-rect", "0.4",
+        *GATE, "--editguard-abilities", "sentiment,canary", "--editguard-edit-counts", "1,3", "--editguard-rect", "0.4",
         "--editguard-curve", "curve.png", "--editguard-report", "report.json", "--editguard-inconclusive", "warn",
     )  # fmt: skip
-    result.stdout.fnmatch_lines(["*sentiment: first edit count -- plain: FAIL at *, score below baseline - tolerance at *; RECT 40%: FAIL at *", "*edit-count curve: *curve.png*"])
+    result.stdout.fnmatch_lines([
+        "*canary: first edit count -- plain: FAIL at *, score above baseline + tolerance at *; RECT 40%: FAIL at *",
+        "*sentiment: first edit count -- plain: FAIL at *, score below baseline - tolerance at *; RECT 40%: FAIL at *",
+        "*edit-count curve: *curve.png*",
+    ])  # fmt: skip
     assert (project.path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    curve = _rows(project.path / "report.json")["sentiment"]["curve"]
-    assert [point[0] for point in curve["plain"]] == [1, 3] and [point[0] for point in curve["RECT 40%"]] == [1, 3]
-    assert curve["plain"] != curve["RECT 40%"] or all(p[2] == "pass" for p in curve["plain"])
+    rows = _rows(project.path / "report.json")
+    for ability in ("sentiment", "canary"):
+        curve = rows[ability]["curve"]
+        assert [point[0] for point in curve["plain"]] == [1, 3] and [point[0] for point in curve["RECT 40%"]] == [1, 3]
+    canary = rows["canary"]["curve"]  # a continuous outcome: RECT's smaller delta reads every sentence differently
+    assert all(plain[1] != rect[1] for plain, rect in zip(canary["plain"], canary["RECT 40%"]))
 
 
 def test_an_edit_that_does_not_take_fails_the_gate(project: pytest.Pytester) -> None:
@@ -70,15 +77,15 @@ def test_an_edit_that_does_not_take_fails_the_gate(project: pytest.Pytester) -> 
 
 
 def test_an_unknown_method_and_mode_are_usage_errors(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_inprocess("--editguard-method", "MEND")
+    result = pytester.runpytest_inprocess("--editguard-method", "GRACE")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--editguard-method: 'MEND' is not a method; use one of ROME, MEMIT, FT, KN*"])
+    result.stderr.fnmatch_lines(["*--editguard-method: 'GRACE' is not a method; use one of ROME, MEMIT, FT, KN, MEND*"])
     result = pytester.runpytest_inprocess("--editguard-edit-counts", "0,5")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
 def test_two_xdist_workers_asking_for_the_same_edit_compute_it_once(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    """A fresh cache, two workers, three tests that all need the edit: one computes it, the others wait and reuse."""
+    """A fresh cache, two workers, two tests that both need the edit: one computes it, the other waits and reuses it."""
     cache = tmp_path / "cache"
     args = (
         "--pyargs", "editguard.gate", "-p", "no:cacheprovider", "--editguard-model", "tiny-gpt2", "--editguard-device", "cpu",
@@ -87,8 +94,8 @@ def test_two_xdist_workers_asking_for_the_same_edit_compute_it_once(pytester: py
         "--editguard-no-signal", "gate",  # the tiny model guesses; gated anyway, so both workers need the edit
     )  # fmt: skip
     pytester.runpytest_subprocess(*args, "--editguard-update-baselines").assert_outcomes(passed=2)
-    result = pytester.runpytest_subprocess(*args, "-n", "2", "--editguard-report", "report.json")
-    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)  # edit quality of FT on a toy may fail
+    result = pytester.runpytest_subprocess(*args, "-n", "2", "--editguard-report", "report.json", "-k", "not test_edit_quality")
+    assert result.ret == pytest.ExitCode.OK  # (FT's edits need not take on a toy: edit quality is left out)
     assert len(list((cache / "edits").glob("*/edit.json"))) == 3  # one editing run: the edit, and those of its first 1 and 2 requests
     rows = _rows(pytester.path / "report.json")
     gated = [rows[ability] for ability in ("nli", "sentiment")]
