@@ -20,7 +20,7 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from editguard import statistics as stats
-from editguard.metrics import get_metric
+from editguard.statistics.metrics import get_metric
 from editguard.statistics import Decision, PairedOutcomes
 from editguard.statistics.score_test import _constrained_flip_rates
 

@@ -47,6 +47,13 @@ _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
 _TEMPORARY = re.compile(r"^\.(?P<target>.+)\.(?P<host>[0-9a-f]{6})-(?P<pid>\d+)-[0-9a-f]{8}\.tmp$")
 
 
+def default_cache_dir() -> Path:
+    """``$EDITGUARD_CACHE_DIR``, else ``$XDG_CACHE_HOME/editguard``, else ``~/.cache/editguard``."""
+    if os.environ.get("EDITGUARD_CACHE_DIR"):
+        return Path(os.environ["EDITGUARD_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "editguard"
+
+
 # ----------------------------------------------------------------------------- file writes
 
 

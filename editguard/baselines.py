@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from editguard.atomic import os_error_cause, write_text
 from editguard.errors import shown
-from editguard.metrics import Metric, OutcomeKind, get_metric
-from editguard.preflight import not_a_file
+from editguard.statistics.metrics import Metric, OutcomeKind, get_metric
+from editguard.errors import not_a_file
 
 if TYPE_CHECKING:
     from editguard.identity import ModelIdentity

@@ -14,6 +14,7 @@ process, not once per test; ``shown`` cuts a user's value before a message echoe
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -95,3 +96,25 @@ class remembered(Generic[T]):
         if not done:
             raise outcome
         return outcome  # type: ignore[no-any-return]
+
+
+def not_a_file(path: Path) -> str | None:
+    """What stands at ``path`` where a file should be, as a message says it ("a folder", "a link to /dev/null (a
+    device)"), or None when it is a file (or a link to one) or nothing is there."""
+    try:
+        if path.is_file() or not (path.exists() or path.is_symlink()):
+            return None
+    except OSError:  # a name the system cannot look up (too long): nothing is there
+        return None
+    if path.is_symlink():
+        target = os.readlink(path)
+        return f"a link to nothing ({target} does not exist)" if not path.exists() else f"a link to {target} ({_kind(path)})"
+    return _kind(path)
+
+
+def _kind(path: Path) -> str:
+    if path.is_dir():
+        return "a folder"
+    if path.is_char_device() or path.is_block_device():
+        return "a device"
+    return "a named pipe" if path.is_fifo() else "a socket" if path.is_socket() else "not a regular file"

@@ -147,7 +147,7 @@ class _Remembered:
     """
 
     def __init__(self, root: Path | None, material: dict[str, Any], *, read: bool = True):
-        from editguard.outputs import OutputCache
+        from editguard.backends.outputs import OutputCache
 
         self.material = {"locality": LOCALITY_FORMAT, **material}
         self.cache = OutputCache(root, read=read, name="locality")

@@ -95,7 +95,7 @@ def _check_editor(spec: str | None) -> None:
     """A user's own editor (``--editguard-editor``) imports and is a callable, before any model loads."""
     if spec is None:
         return
-    from editguard.editing.methods import EditError
+    from editguard.editing.recipes import EditError
     from editguard.editing.user_editor import load_callable
 
     try:
@@ -127,28 +127,6 @@ def check_folder(folder: Path) -> None:
             f"--editguard-baselines: {folder} is a file, not a folder; point --editguard-baselines at a folder "
             "(it is created when missing), e.g. baselines/"
         )
-
-
-def not_a_file(path: Path) -> str | None:
-    """What stands at ``path`` where a file should be, as a message says it ("a folder", "a link to /dev/null (a
-    device)"), or None when it is a file (or a link to one) or nothing is there."""
-    try:
-        if path.is_file() or not (path.exists() or path.is_symlink()):
-            return None
-    except OSError:  # a name the system cannot look up (too long): nothing is there
-        return None
-    if path.is_symlink():
-        target = os.readlink(path)
-        return f"a link to nothing ({target} does not exist)" if not path.exists() else f"a link to {target} ({_kind(path)})"
-    return _kind(path)
-
-
-def _kind(path: Path) -> str:
-    if path.is_dir():
-        return "a folder"
-    if path.is_char_device() or path.is_block_device():
-        return "a device"
-    return "a named pipe" if path.is_fifo() else "a socket" if path.is_socket() else "not a regular file"
 
 
 def check_finite_weights(base: Any) -> None:

@@ -21,7 +21,7 @@ from editguard.reports import rows as report
 from editguard.backends import backend_kind
 from editguard.baselines import Baseline
 from editguard.errors import GateProblem, brief, remembered
-from editguard.metrics import Score
+from editguard.statistics.metrics import Score
 from editguard.progress import reporter
 from editguard.reports.rows import Measures, Row
 from editguard.settings import Settings
@@ -31,7 +31,7 @@ from editguard.stages.examples import Examples
 from editguard.stages.scoring import Scoring
 from editguard.stages.verdicts import GateInputs, Judged, Verdicts
 from editguard.tasks import Task
-from editguard.verdict import Outcome, failure_message
+from editguard.statistics.verdict import Outcome, failure_message
 
 __all__ = ["GateProblem", "Session", "gate_row", "quality_row", "told"]
 

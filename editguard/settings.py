@@ -18,7 +18,8 @@ from typing import Any
 
 from editguard.backends.table import BACKENDS, backend_kind
 from editguard.editing import registry as editing
-from editguard.preflight import not_a_file
+from editguard.atomic import default_cache_dir
+from editguard.errors import not_a_file
 
 DEFAULT_TOLERANCE = 0.05
 CANARY_TOLERANCES = {"canary": 0.05}  # a rise of log-perplexity: a perplexity ratio of exp(0.05) = 1.051 (tasks/canary.py)
@@ -27,13 +28,6 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")  # auto: bfloat16 on a CUDA 
 DEVICE_MAPS = ("auto", "balanced")  # accelerate's; or a JSON file of module -> device
 PROTOCOLS = ("default", "study")  # kept equal to editguard.tasks.PROTOCOLS (checked by a test)
 DATA_KINDS = ("probe", "hf", "file", "study")
-
-
-def default_cache_dir() -> Path:
-    """``$EDITGUARD_CACHE_DIR``, else ``$XDG_CACHE_HOME/editguard``, else ``~/.cache/editguard``."""
-    if os.environ.get("EDITGUARD_CACHE_DIR"):
-        return Path(os.environ["EDITGUARD_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "editguard"
 
 
 # ----------------------------------------------------------------------------- value parsers

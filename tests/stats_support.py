@@ -13,9 +13,9 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from editguard import statistics as stats
-from editguard.metrics import get_metric
+from editguard.statistics.metrics import get_metric
 from editguard.statistics import Decision, FailRule, PairedOutcomes
-from editguard.verdict import GatedVerdict, Outcome, holm_correct
+from editguard.statistics.verdict import GatedVerdict, Outcome, holm_correct
 
 ALPHA = 0.05
 TOLERANCE = 0.05

@@ -40,14 +40,14 @@ class ServedBackends:
         self._checked: set[tuple[str, str]] = set()  # (url, served name) that showed they serve the right model
 
     def backend(self, delta: Any = None, *, max_batch: int | None = None) -> Any:
-        from editguard.engine import EngineBackend
+        from editguard.backends.engine import EngineBackend
 
         served = EngineBackend(self.endpoint(delta), self._base().tokenizer)
         self._check_served(served, delta)
         return served
 
     def endpoint(self, delta: Any = None) -> Any:
-        from editguard.engine import Endpoint
+        from editguard.backends.engine import Endpoint
 
         settings = self.settings
         if delta is not None:
@@ -56,7 +56,7 @@ class ServedBackends:
 
     @cached_property
     def _first_served(self) -> str:
-        from editguard.engine import Endpoint
+        from editguard.backends.engine import Endpoint
 
         served = Endpoint(str(self.settings.endpoint), "").served_models()
         if not served:
@@ -65,7 +65,7 @@ class ServedBackends:
 
     def identity(self) -> dict[str, Any]:
         """The engine's own numerics: its results are kept apart from in-process ones."""
-        from editguard.engine import ENGINE_VERSION
+        from editguard.backends.engine import ENGINE_VERSION
         from editguard.stack import output_versions
 
         settings = self.settings
@@ -108,7 +108,7 @@ class ManagedBackends(ServedBackends):
 
     @cached_property
     def engine(self) -> Any:
-        from editguard.engine_server import ManagedEngine
+        from editguard.backends.engine_server import ManagedEngine
 
         settings = self.settings
         workdir = settings.cache_dir / "engine"
@@ -119,7 +119,7 @@ class ManagedBackends(ServedBackends):
 
     def identity(self) -> dict[str, Any]:
         """The model is the in-process one (its identity keys the results), served by this engine."""
-        from editguard.engine import ENGINE_VERSION
+        from editguard.backends.engine import ENGINE_VERSION
         from editguard.stack import output_versions
 
         settings = self.settings
@@ -127,7 +127,7 @@ class ManagedBackends(ServedBackends):
         return {"backend": "vllm", "version": ENGINE_VERSION, "engine": engine, "transformers": output_versions()["transformers"]}
 
     def explain(self, error: BackendError) -> str:
-        from editguard.engine_server import ServerError
+        from editguard.backends.engine_server import ServerError
 
         died = None if isinstance(error, ServerError) or "engine" not in self.__dict__ else self.engine.died()
         return died or str(error)

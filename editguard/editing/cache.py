@@ -16,7 +16,7 @@ from typing import Any
 
 from editguard.atomic import atomic_folder, cache_write, compute_once
 from editguard.editing.delta import WeightDelta
-from editguard.editing.easyedit import EditOutcome
+from editguard.editing.recipes import EditOutcome
 from editguard.fingerprint import fingerprint
 
 CACHE_FORMAT = 1

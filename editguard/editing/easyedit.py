@@ -26,30 +26,19 @@ import contextlib
 import io
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from editguard.editing import memit_stats
 from editguard.editing.delta import WeightDelta, delta_between
-from editguard.editing.methods import (  # re-exported: the adapter's public API names the methods too
-    BATCH_METHODS,
-    METHODS,
-    EditError,
-    Method,
-    easyedit_model_name,
-    model_layout,
-    method,
-    needs_statistics,
-    resolve_hparams,
-)
+from editguard.editing.recipes import EditError, EditOutcome, Method, easyedit_model_name, model_layout, needs_statistics
 from editguard.editing.quality import check_changed
 from editguard.editing.requests import EditRequest
 from editguard.models import normalise_tokenizer, padding_side
 from editguard.progress import reporter
 
-__all__ = ["EDIT_MODES", "METHODS", "EditError", "EditOutcome", "EditRun", "Method", "method", "resolve_hparams"]
+__all__ = ["EDIT_MODES", "EditError", "EditOutcome", "EditRun"]
 EDIT_MODES = ("sequential", "batch")  # what compute_edit accepts; modes.py adds "single" and count curves
 
 
@@ -73,11 +62,6 @@ def _reset_caches() -> None:
 # ----------------------------------------------------------------------------- running easyeditor
 
 
-@dataclass(frozen=True)
-class EditOutcome:
-    delta: WeightDelta
-    metrics: tuple[dict[str, Any], ...]  # one per request, EasyEdit's own pre/post measurements
-    seconds: float
 
 
 class EditRun:
@@ -91,11 +75,11 @@ class EditRun:
     """
 
     def __init__(
-        self, model: Any, tokenizer: Any, hparams: dict[str, Any], *, seed: int = 0,
+        self, model: Any, tokenizer: Any, hparams: dict[str, Any], *, record: Method, seed: int = 0,
         cache_dir: Path | None = None, model_fingerprint: str | None = None,
     ) -> None:  # fmt: skip
         self.model, self.tokenizer, self.seed = model, tokenizer, seed
-        self.record = method(hparams["alg_name"])
+        self.record = record
         self.hparams = dict(hparams)
         self.cache_dir, self.model_fingerprint = cache_dir, model_fingerprint
         self.statistics: memit_stats.StatsFiles | None = None
@@ -168,8 +152,7 @@ class EditRun:
     def apply_batch(self, requests: Sequence[EditRequest]) -> list[dict[str, Any]]:
         """Edit all ``requests`` in one call of easyeditor's ``batch_edit``."""
         if not self.record.batchable:
-            batchable = ", ".join(BATCH_METHODS)
-            raise EditError(f"{self.record.name} edits one fact per call; use sequential mode, or a batch method ({batchable})")
+            raise EditError(f"{self.record.name} edits one fact per call; use sequential mode, or a method that edits in batches")
         for request in requests:
             self._check_request(request)
         before = {name: parameter.detach().clone() for name, parameter in self._parameters().items()}
@@ -219,7 +202,7 @@ class EditRun:
 
     def _compute_statistics(self) -> None:
         from editguard.models import weights_fingerprint
-        from editguard.settings import default_cache_dir
+        from editguard.atomic import default_cache_dir
 
         cache_dir = self.cache_dir or default_cache_dir()
         fingerprint = self.model_fingerprint or weights_fingerprint(self.model)

@@ -53,8 +53,8 @@ def open_session(
     model_fingerprint: str | None = None,
 ) -> EditSession:  # fmt: skip
     """An edit session of the editor ``hparams["alg_name"]`` names."""
-    session = editor_for(hparams["alg_name"]).session
-    return session(model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint)  # type: ignore[no-any-return]
+    record = editor_for(hparams["alg_name"])
+    return record.session(record, model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint)  # type: ignore[no-any-return]
 
 
 def compute_edit(
@@ -68,7 +68,8 @@ def compute_edit(
     editguard's cache folder) and ``model_fingerprint`` keys it (default: computed from the weights).  Raises
     UnchangedWeights when the edit changed no weight at all (``quality.UnchangedWeights``, a ValueError).
     """
-    from editguard.editing.easyedit import EDIT_MODES, EditOutcome
+    from editguard.editing.easyedit import EDIT_MODES
+    from editguard.editing.recipes import EditOutcome
     from editguard.editing.quality import check_changed
 
     if mode not in EDIT_MODES:

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from editguard.editing.easyedit import EditOutcome
+from editguard.editing.recipes import EditOutcome
 from editguard.editing.requests import EditRequest
 
 MEND_FORMAT = 1  # part of the training cache key: bump when training could give a different hypernetwork
@@ -813,7 +813,7 @@ class MendRun:
 
     def _hypernetwork(self) -> TrainedMend:
         from editguard.models import weights_fingerprint
-        from editguard.settings import default_cache_dir
+        from editguard.atomic import default_cache_dir
 
         if self.hparams.get("archive"):
             return load_hypernetwork(self.hparams["archive"], self.model, self.hparams)

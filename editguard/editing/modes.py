@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from editguard.editing import registry
-from editguard.editing.easyedit import EditError, EditOutcome
+from editguard.editing.recipes import EditError, EditOutcome
 from editguard.editing.editors import open_session
 from editguard.editing.quality import check_changed
 from editguard.editing.requests import EditRequest

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from editguard.errors import shown
-from editguard.preflight import not_a_file
+from editguard.errors import not_a_file
 
 REQUIRED_FIELDS = ("prompt", "subject", "target_new")
 OPTIONAL_FIELDS = (

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from editguard.editing.methods import EditError, Method
+from editguard.editing.recipes import EditError, Method
 from editguard.editing.requests import EditRequest
 
 RETURNS = "return the edited weights (a dict of parameter name -> tensor), a WeightDelta, or the model edited in place"
@@ -38,10 +38,11 @@ RETURNS = "return the edited weights (a dict of parameter name -> tensor), a Wei
 def user_editor(spec: str) -> Method:
     """The editor record of ``module:function`` (EditError naming the spec when it cannot be had)."""
     function = load_callable(spec)
-    return Method(
-        spec, lambda model: {}, _every_parameter, functools.partial(CallableRun, function), functools.partial(_version, function),
-        batchable=True,
-    )  # fmt: skip
+
+    def session(record: Method, model: Any, tokenizer: Any, hparams: Mapping[str, Any], **options: Any) -> CallableRun:
+        return CallableRun(function, model, tokenizer, hparams, **options)
+
+    return Method(spec, lambda model: {}, _every_parameter, session, functools.partial(_version, function), batchable=True)
 
 
 def load_callable(spec: str) -> Callable[..., Any]:

@@ -64,7 +64,7 @@ from __future__ import annotations
 from typing import Any
 
 # The names editguard.evaluator held as one module, re-exported: the public ones, and the private ones that tests,
-# editguard.engine and the parts' callers reach for.
+# editguard.backends.engine and the parts' callers reach for.
 from editguard.evaluator.attention import GROUPED_SDPA, _grouped_sdpa, _register_grouped_sdpa
 from editguard.evaluator.batching import (
     CPU_TOKEN_BUDGET,

@@ -4,14 +4,25 @@ recorded, the rows kept or joined), when finished rows are worth dropping, and t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from editguard.evaluator.kvcache import _select_rows, _stacked, _widened_mask
 from editguard.evaluator.requests import _cut, _Prompt
 from editguard.stack import cache_from_layers, cache_layers
 
-if TYPE_CHECKING:
-    from editguard.evaluator.generation import Generation
+
+
+class Decoder(Protocol):
+    """What a stream needs of the evaluator that decodes it."""
+
+    tokenizer: Any
+
+    @property
+    def _end_tokens(self) -> frozenset[int]: ...
+
+    def _forward(self, input_ids: Any, attention: Any, *, use_cache: bool = False, past: Any = None, **positions: Any) -> tuple[Any, Any]: ...
+
+    def _next_tokens(self, states: Any) -> Any: ...
 
 
 @dataclass
@@ -40,7 +51,7 @@ class _Rows:
     def steps_left(self, slots: list[int], max_new_tokens: int) -> int:
         return max(max_new_tokens - len(self.made[slot]) for slot in slots)
 
-    def record(self, max_new_tokens: int, stop: tuple[str, ...], evaluator: Generation) -> list[tuple[_Prompt, list[int]]]:
+    def record(self, max_new_tokens: int, stop: tuple[str, ...], evaluator: Decoder) -> list[tuple[_Prompt, list[int]]]:
         """Append each unfinished row's next token; the rows that finish with it, and their tokens."""
         finished = []
         ends = evaluator._end_tokens
@@ -54,7 +65,7 @@ class _Rows:
                 finished.append((self.prompts[slot], made))
         return finished
 
-    def step(self, evaluator: Generation) -> None:
+    def step(self, evaluator: Decoder) -> None:
         """One decoding step of every row: each row's next token from the one just recorded."""
         import torch
 

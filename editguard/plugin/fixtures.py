@@ -15,7 +15,7 @@ import pytest
 from editguard.plugin.state import PROBLEM, PROBLEMS_KEY, SETTINGS_KEY, session_of
 from editguard.reports.junit import junit_properties
 from editguard.reports.rows import COULD_NOT_CHECK, PROPERTY, Row
-from editguard.verdict import Outcome
+from editguard.statistics.verdict import Outcome
 
 
 @pytest.fixture

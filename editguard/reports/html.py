@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from editguard import atomic
-from editguard.metrics import METRICS
+from editguard.statistics.metrics import METRICS
 from editguard.reports.lines import COLUMNS, cells, curve_lines, quality_lines, remedy, stack_lines, truncated_lines
 from editguard.reports.rows import COULD_NOT_CHECK, Row
 from editguard.reports.run import NOT_CHECKED, Run, failing, headline

@@ -8,7 +8,7 @@ from typing import Any
 from editguard import atomic
 from editguard.reports.lines import dtypes
 from editguard.reports.run import Run
-from editguard.verdict import Outcome
+from editguard.statistics.verdict import Outcome
 
 _NOT_FAILING = (Outcome.PASS.value, Outcome.RECORDED.value, Outcome.SKIPPED.value, Outcome.NO_SIGNAL.value)
 

@@ -7,10 +7,10 @@ import math
 from collections.abc import Sequence
 
 from editguard import atomic
-from editguard.metrics import METRICS
+from editguard.statistics.metrics import METRICS
 from editguard.reports.rows import COULD_NOT_CHECK, Row
 from editguard.stack import describe_versions
-from editguard.verdict import Outcome
+from editguard.statistics.verdict import Outcome
 
 
 def number(value: float | None, signed: bool = False) -> str:

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from editguard.metrics import METRICS
-from editguard.verdict import Outcome
+from editguard.statistics.metrics import METRICS
+from editguard.statistics.verdict import Outcome
 
 PROPERTY = "editguard"
 COULD_NOT_CHECK = Outcome.COULD_NOT_CHECK.value  # a row's verdict when a GateProblem stopped the gate before a verdict

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from editguard.errors import COULD_NOT_CHECK as COULD_NOT_CHECK_STATUS
-from editguard.metrics import METRICS
+from editguard.statistics.metrics import METRICS
 from editguard.reports.lines import verdict_cell
 from editguard.reports.rows import COULD_NOT_CHECK, Row
-from editguard.verdict import GatedVerdict, Outcome, RunVerdict, holm_correct
+from editguard.statistics.verdict import GatedVerdict, Outcome, RunVerdict, holm_correct
 
 PASS, REGRESSED, NOT_CHECKED, RECORDED = (verdict.value for verdict in (RunVerdict.PASS, RunVerdict.REGRESSED, RunVerdict.COULD_NOT_CHECK, RunVerdict.RECORDED))
 _BY_STATUS = {0: PASS, 1: REGRESSED, COULD_NOT_CHECK_STATUS: NOT_CHECKED}

@@ -13,7 +13,7 @@ from editguard.reports.lines import (
     unwritable_lines,
 )
 from editguard.reports.run import Run
-from editguard.verdict import Outcome
+from editguard.statistics.verdict import Outcome
 
 _EDIT_SOURCES: dict[bool | None, str] = {
     True: "reused from the edit cache (not recomputed)",

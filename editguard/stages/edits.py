@@ -132,7 +132,7 @@ class Edits:
     def hparams(self) -> dict[str, Any]:
         """The method's hyper-parameters for the base model; ``max_length`` (where easyeditor cuts a request before
         measuring it) sized to the longest request unless the user's file sets it."""
-        from editguard.editing.easyedit import resolve_hparams
+        from editguard.editing.methods import resolve_hparams
 
         base = self.base
         hparams = resolve_hparams(self.method, base.model, self.settings.hparams, base.device)
@@ -262,7 +262,7 @@ class Edits:
     def guarded(self, run: Callable[[], Any]) -> Any:
         """An edit that cannot be made is a GateProblem naming the method and what to change."""
         from editguard.editing.delta import DeltaError
-        from editguard.editing.easyedit import EditError
+        from editguard.editing.recipes import EditError
         from editguard.editing.easyedit_compat import EasyEditUnavailable
         from editguard.editing.mend import MendError
         from editguard.editing.quality import UnchangedWeights

@@ -16,8 +16,8 @@ from typing import Any
 
 from editguard.stages.examples import Examples, sample_order
 from editguard.fingerprint import combine
-from editguard.metrics import ExampleResult, Score
-from editguard.outputs import OutputCache
+from editguard.statistics.metrics import ExampleResult, Score
+from editguard.backends.outputs import OutputCache
 from editguard.progress import reporter
 from editguard.settings import Settings
 from editguard.tasks import Example, Task
@@ -163,7 +163,7 @@ def score_choices(task: Task, examples: Sequence[Example], evaluator: Any) -> di
     """Pick the choice with the highest log-likelihood (per token when length-normalised): of its continuation
     after the context, or in the channel form of the one text after its context (``Example.pairs``)."""
     from editguard.evaluator import LoglikelihoodRequest
-    from editguard.scorers import reciprocal_rank
+    from editguard.tasks.scorers import reciprocal_rank
 
     requests = [LoglikelihoodRequest(context, continuation) for e in examples for context, continuation in e.pairs]
     scored = iter(evaluator.loglikelihood_with_lengths(requests))

@@ -23,7 +23,7 @@ from editguard.stages.edits import Edits, EditVariant
 from editguard.stages.examples import Examples, sample_order
 from editguard.stages.scoring import Scoring
 from editguard.tasks import Example, Task, canary_names, task_names
-from editguard.verdict import Outcome, Policy, Signal, Verdict, compare, compare_sequential, signal
+from editguard.statistics.verdict import Outcome, Policy, Signal, Verdict, compare, compare_sequential, signal
 
 _RANK = {Outcome.FAIL: 0, Outcome.INCONCLUSIVE: 1, Outcome.PASS: 2}
 WORSENED_SHOWN = 10  # examples that got worse, kept per ability for the reports
@@ -113,7 +113,7 @@ class Verdicts:
         """The examples base + ``delta`` answered worse than the baseline did (the largest drop first, at most
         ``shown``), for the reports: id, prompt, expected answer, and each model's score on the example.  The
         evaluator keeps no model output, so a report shows the outcomes, not the answers."""
-        from editguard.metrics import get_metric
+        from editguard.statistics.metrics import get_metric
 
         task = inputs.task
         metric = get_metric(task.metric)
@@ -163,6 +163,6 @@ def _cut(text: str, limit: int = SHOWN_CHARS) -> str:
 
 def _early_stoppable(metric: str) -> bool:
     """Early stopping's confidence sequence needs one outcome in [0, 1] per example, averaged."""
-    from editguard.metrics import get_metric
+    from editguard.statistics.metrics import get_metric
 
     return bool(get_metric(metric).sequential)

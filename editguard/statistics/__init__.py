@@ -1,7 +1,7 @@
 """The statistics of the paired non-inferiority gate: did the edit make the model worse than a margin allows?
 
 This package owns the numbers behind a verdict and nothing else: no pytest, no model, and of editguard only the
-metric records (``editguard.metrics``), whose ``Analysis`` names the method below that decides each metric.
+metric records (``editguard.statistics.metrics``), whose ``Analysis`` names the method below that decides each metric.
 Its inputs are per-example outcomes of the base and the edited model on the same examples (aligned sequences),
 and every quantity is about the paired difference ``edited - base``, where higher is better and a drop is bad
 (for a metric where lower is better, ``decide_ability`` takes ``base - edited``, so a drop is still bad).
@@ -23,7 +23,7 @@ The questions and the methods that answer them:
   wrong verdict: a bound "at level alpha" misses the true difference on its side with probability ``alpha``.
 - Several abilities: each is decided alone (``decide_ability``, as an xdist worker must) with its FAIL bound at
   ``alpha / k`` (Bonferroni, Holm's first step); ``holm`` gives the adjusted p-values with which
-  ``editguard.verdict.holm_correct`` completes Holm's step-down (Holm 1979), so the chance that any ability
+  ``editguard.statistics.verdict.holm_correct`` completes Holm's step-down (Holm 1979), so the chance that any ability
   without a real drop beyond its margin fails is at most ``alpha``.  PASS verdicts need no correction: the gate
   ships only when every ability passes, an intersection-union test (Berger 1982), so a damaged ability lets the
   whole gate pass with probability at most ``alpha``.
@@ -40,7 +40,7 @@ Modules, each importing only those above it:
 - ``evidence``: the ``Evidence`` protocol, ``PairedOutcomes``, ``WorstCaseEvidence`` and the method per ``Analysis``.
 - ``planning``: minimum detectable effect, examples needed, sample sizes.
 - ``decision``: ``decide``, the fail rules, the detectable drop and ``decide_ability``.
-- ``holm``: Holm's adjusted p-values.
+- ``multiplicity``: Holm's adjusted p-values.
 - ``sequential``: anytime-valid p-values, confidence sequences and ``sequential_gate``.
 - ``chance``: ``above_level_p_value``, whether a baseline is clearly above chance.
 
@@ -62,34 +62,91 @@ References:
 
 from __future__ import annotations
 
-from editguard.statistics.aggregates import MEAN, MICRO_F1, SumAggregate, vectorised
-from editguard.statistics.bootstrap import (
-    BootstrapDistribution,
-    BootstrapMethod,
-    bootstrap_distribution,
-    paired_bootstrap,
-)
-from editguard.statistics.chance import above_level_p_value
-from editguard.statistics.common import Decision, FailRule, FloatArray, IntArray, Interval, Outcomes
-from editguard.statistics.decision import AbilityDecision, decide, decide_ability, fail_threshold
-from editguard.statistics.evidence import Evidence, MIN_CHANGED_FOR_BOOTSTRAP, PairedOutcomes, WorstCaseEvidence
-from editguard.statistics.holm import holm
-from editguard.statistics.planning import (
-    examples_needed,
-    minimum_detectable_effect,
-    paired_sample_size,
-    unpaired_sample_size,
-)
-from editguard.statistics.score_test import (
-    PairedScore,
-    PairedSummary,
-    mcnemar_exact,
-    non_inferiority_p_value,
-    paired_difference_interval,
-    paired_score_statistic,
-    paired_summary,
-)
-from editguard.statistics.sequential import SequentialDecision, anytime_p_values, confidence_sequence, sequential_gate
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Each public name and the module of this package that holds it: imported when first asked for, so that importing
+# ``editguard.statistics.metrics`` or ``.verdict`` (which the plugin does at start-up) does not import numpy.
+_HOMES = {
+    "AbilityDecision": "decision",
+    "BootstrapDistribution": "bootstrap",
+    "BootstrapMethod": "bootstrap",
+    "Decision": "common",
+    "Evidence": "evidence",
+    "FailRule": "common",
+    "FloatArray": "common",
+    "IntArray": "common",
+    "Interval": "common",
+    "MEAN": "aggregates",
+    "MICRO_F1": "aggregates",
+    "MIN_CHANGED_FOR_BOOTSTRAP": "evidence",
+    "Outcomes": "common",
+    "PairedOutcomes": "evidence",
+    "PairedScore": "score_test",
+    "PairedSummary": "score_test",
+    "SequentialDecision": "sequential",
+    "SumAggregate": "aggregates",
+    "WorstCaseEvidence": "evidence",
+    "above_level_p_value": "chance",
+    "anytime_p_values": "sequential",
+    "bootstrap_distribution": "bootstrap",
+    "confidence_sequence": "sequential",
+    "decide": "decision",
+    "decide_ability": "decision",
+    "examples_needed": "planning",
+    "fail_threshold": "decision",
+    "holm": "multiplicity",
+    "mcnemar_exact": "score_test",
+    "minimum_detectable_effect": "planning",
+    "non_inferiority_p_value": "score_test",
+    "paired_bootstrap": "bootstrap",
+    "paired_difference_interval": "score_test",
+    "paired_sample_size": "planning",
+    "paired_score_statistic": "score_test",
+    "paired_summary": "score_test",
+    "sequential_gate": "sequential",
+    "unpaired_sample_size": "planning",
+    "vectorised": "aggregates",
+}
+
+if TYPE_CHECKING:
+    from editguard.statistics.aggregates import MEAN, MICRO_F1, SumAggregate, vectorised
+    from editguard.statistics.bootstrap import (
+        BootstrapDistribution,
+        BootstrapMethod,
+        bootstrap_distribution,
+        paired_bootstrap,
+    )
+    from editguard.statistics.chance import above_level_p_value
+    from editguard.statistics.common import Decision, FailRule, FloatArray, IntArray, Interval, Outcomes
+    from editguard.statistics.decision import AbilityDecision, decide, decide_ability, fail_threshold
+    from editguard.statistics.evidence import Evidence, MIN_CHANGED_FOR_BOOTSTRAP, PairedOutcomes, WorstCaseEvidence
+    from editguard.statistics.multiplicity import holm
+    from editguard.statistics.planning import (
+        examples_needed,
+        minimum_detectable_effect,
+        paired_sample_size,
+        unpaired_sample_size,
+    )
+    from editguard.statistics.score_test import (
+        PairedScore,
+        PairedSummary,
+        mcnemar_exact,
+        non_inferiority_p_value,
+        paired_difference_interval,
+        paired_score_statistic,
+        paired_summary,
+    )
+    from editguard.statistics.sequential import SequentialDecision, anytime_p_values, confidence_sequence, sequential_gate
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value  # kept: and ``holm`` the function, not the submodule its import set here
+    return value
+
 
 __all__ = [
     "AbilityDecision",

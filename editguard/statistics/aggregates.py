@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from editguard.metrics import mean, micro_f1
+from editguard.statistics.metrics import mean, micro_f1
 from editguard.statistics.common import FloatArray, Outcomes
 
 

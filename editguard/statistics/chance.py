@@ -8,7 +8,7 @@ import math
 import numpy as np
 from scipy import special
 
-from editguard.metrics import Metric, OutcomeKind, mean
+from editguard.statistics.metrics import Metric, OutcomeKind, mean
 from editguard.statistics.aggregates import _as_list, vectorised
 from editguard.statistics.bootstrap import _index_blocks
 from editguard.statistics.common import Outcomes

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from editguard.metrics import OutcomeKind
+from editguard.statistics.metrics import OutcomeKind
 from editguard.statistics.aggregates import SumAggregate, _as_list, vectorised
 from editguard.statistics.common import Decision, FailRule, FloatArray, Outcomes, _check_alpha, _check_tolerance, _z
 from editguard.statistics.evidence import _EVIDENCE, Evidence, PairedOutcomes, WorstCaseEvidence
@@ -201,7 +201,7 @@ def decide_ability(
     name, except that averaged outcomes in [0, 1] with fewer than ``MIN_CHANGED_FOR_BOOTSTRAP`` changed examples
     get ``WorstCaseEvidence`` (they can PASS, not FAIL).  For k abilities decided separately (as pytest-xdist
     workers do), ``fail_alpha = alpha / k`` is Bonferroni, the first step of Holm: every FAIL it gives, Holm gives
-    too; ``editguard.verdict.holm_correct`` adds Holm's later steps once every ability has its p-value.
+    too; ``editguard.statistics.verdict.holm_correct`` adds Holm's later steps once every ability has its p-value.
     """
     _check_alpha(alpha)
     level = alpha if fail_alpha is None else fail_alpha

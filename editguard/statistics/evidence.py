@@ -9,7 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
-from editguard.metrics import Analysis, Metric
+from editguard.statistics.metrics import Analysis, Metric
 from editguard.statistics.aggregates import MEAN, vectorised
 from editguard.statistics.bootstrap import bootstrap_distribution
 from editguard.statistics.common import FloatArray, Outcomes, _check_paired

@@ -81,7 +81,7 @@ class Task:
     description: str
     protocol: str
     kind: str  # "choice", "generate" or "perplexity" (the canary: log-likelihood of the target after the prompt)
-    metric: str  # a name in editguard.metrics.METRICS
+    metric: str  # a name in editguard.statistics.metrics.METRICS
     template: str  # the prompt template(s) as documented, {field} filled from a record
     to_example: Callable[[int, Mapping[str, Any]], Example]
     chance: float | None  # the score of guessing (choice) or of an empty answer (generation); None: no such level

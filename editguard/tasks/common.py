@@ -15,7 +15,7 @@ def label_scorer(labels: Mapping[str, int]) -> Callable[[Example, Sequence[str]]
     is over all examples (the study wrote both this and accuracy over parseable outputs, and did not
     say which it reported).
     """
-    from editguard.scorers import parse_label
+    from editguard.tasks.scorers import parse_label
 
     def score(example: Example, outputs: Sequence[str]) -> Scored:
         predicted = parse_label(outputs[0], labels)

@@ -39,7 +39,7 @@ def to_study_example(index: int, record: Mapping[str, Any]) -> Example:
 
 
 def study_score(example: Example, outputs: Sequence[str]) -> Scored:
-    from editguard.scorers import study_letter_in_output
+    from editguard.tasks.scorers import study_letter_in_output
 
     return Scored(study_letter_in_output(outputs[0], example.target), parsed=any(ch in outputs[0] for ch in LETTERS))
 

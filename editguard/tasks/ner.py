@@ -52,7 +52,7 @@ def to_example(index: int, record: Mapping[str, Any]) -> Example:
 
 
 def score(example: Example, outputs: Sequence[str]) -> Scored:
-    from editguard.scorers import entity_counts, parse_entity_list, tags_from_entities
+    from editguard.tasks.scorers import entity_counts, parse_entity_list, tags_from_entities
 
     mentions = [(mention, kind) for kind, output in zip(TYPES, outputs) for mention in parse_entity_list(output)]
     predicted = tags_from_entities(example.target["tokens"], mentions)

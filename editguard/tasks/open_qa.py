@@ -52,7 +52,7 @@ def to_study_example(index: int, record: Mapping[str, Any]) -> Example:
 
 
 def score(example: Example, outputs: Sequence[str]) -> Scored:
-    from editguard.scorers import exact_match
+    from editguard.tasks.scorers import exact_match
 
     answer = outputs[0].strip()
     return Scored(exact_match(answer, example.target), parsed=bool(answer))
@@ -65,7 +65,7 @@ class _StudyMatcher:
         self.flag = False
 
     def __call__(self, example: Example, outputs: Sequence[str]) -> Scored:
-        from editguard.scorers import study_span_match
+        from editguard.tasks.scorers import study_span_match
 
         if study_span_match(example.prompt + " " + outputs[0], example.target):
             self.flag = True

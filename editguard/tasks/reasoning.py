@@ -32,7 +32,7 @@ STUDY_TEMPLATE = "Q: {question} A:Let's think step by step. {hint} Therefore, th
 
 
 def _gold(record: Mapping[str, Any]) -> str:
-    from editguard.scorers import gsm8k_gold_number
+    from editguard.tasks.scorers import gsm8k_gold_number
 
     return gsm8k_gold_number(str(record["answer"]))
 
@@ -49,14 +49,14 @@ def to_study_example(index: int, record: Mapping[str, Any]) -> Example:
 
 
 def score(example: Example, outputs: Sequence[str]) -> Scored:
-    from editguard.scorers import final_number
+    from editguard.tasks.scorers import final_number
 
     answer = final_number(outputs[0])
     return Scored(1.0 if answer == example.target else 0.0, parsed=answer is not None)
 
 
 def study_score(example: Example, outputs: Sequence[str]) -> Scored:
-    from editguard.scorers import study_number_in_output
+    from editguard.tasks.scorers import study_number_in_output
 
     return Scored(study_number_in_output(outputs[0], example.target), parsed=any(ch.isdigit() for ch in outputs[0]))
 

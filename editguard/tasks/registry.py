@@ -16,7 +16,7 @@ import sys
 from editguard.tasks.base import PROTOCOLS, Ability, Task, UnknownTaskError
 
 # The package's machinery: no ability lives here.
-_MACHINERY = frozenset({"base", "common", "readers", "registry", "schema", "sources"})
+_MACHINERY = frozenset({"base", "common", "readers", "registry", "schema", "scorers", "sources"})
 _PACKAGE = __name__.rpartition(".")[0]
 
 _ABILITIES: dict[str, Ability] = {}

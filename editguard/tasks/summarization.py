@@ -32,7 +32,7 @@ def to_study_example(index: int, record: Mapping[str, Any]) -> Example:
 
 
 def score(example: Example, outputs: Sequence[str]) -> Scored:
-    from editguard.scorers import rouge_mean
+    from editguard.tasks.scorers import rouge_mean
 
     summary = outputs[0].strip()
     return Scored(rouge_mean(summary, example.target) if summary else 0.0, parsed=bool(summary))

@@ -26,8 +26,8 @@ import pytest
 from editguard import atomic, models
 from editguard.atomic import atomic_folder, atomic_open, atomic_path, compute_once, remove_stale_temporaries
 from editguard.baselines import Baseline, BaselineError, BaselineStore
-from editguard.metrics import ExampleResult
-from editguard.outputs import OutputCache
+from editguard.statistics.metrics import ExampleResult
+from editguard.backends.outputs import OutputCache
 
 OLD = "old content\n"
 

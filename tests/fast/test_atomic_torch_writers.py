@@ -89,7 +89,7 @@ def test_a_memit_statistics_file_failing_half_way_keeps_the_old_one(tmp_path: Pa
 def test_an_edit_cache_entry_failing_half_way_leaves_no_entry_and_is_computed_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from editguard.editing.easyedit import EditOutcome
+    from editguard.editing.recipes import EditOutcome
 
     material, computed = {"base": "b", "requests": ["r"]}, []
 

@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 from editguard import statistics as stats
 from editguard.editing.requests import EditRequest, load_requests
 from editguard.locality import Template, Vocabulary, shipped_vocabulary, unrelated_prompts
-from editguard.metrics import get_metric
+from editguard.statistics.metrics import get_metric
 from editguard.reports.lines import canary_lines
 from editguard.reports.rows import Row, no_signal_row
 from editguard.reports.run import with_holm
 from editguard.settings import Settings
 from editguard.tasks import all_names, canary_names, get_ability, get_task, task_names
-from editguard.verdict import Outcome, Policy, signal
+from editguard.statistics.verdict import Outcome, Policy, signal
 
 
 def test_the_canary_is_registered_apart_from_the_eight_abilities() -> None:

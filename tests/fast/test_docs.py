@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from editguard import options_reference
+from editguard.plugin import reference as options_reference
 from editguard.settings import OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,9 +23,9 @@ def test_the_options_page_is_generated_from_the_declarations() -> None:
     text = OPTIONS_PAGE.read_text(encoding="utf-8")
     assert _between_markers(text) == options_reference.table(), (
         "docs/options.md's table differs from editguard.settings.OPTIONS: "
-        "run python -m editguard.options_reference > docs/options.md"
+        "run python -m editguard.plugin.reference > docs/options.md"
     )
-    assert text == options_reference.markdown() + "\n", "docs/options.md differs from python -m editguard.options_reference"
+    assert text == options_reference.markdown() + "\n", "docs/options.md differs from python -m editguard.plugin.reference"
 
 
 def test_the_options_table_has_one_row_per_option() -> None:

@@ -14,7 +14,7 @@ def _delta_outcome(marker: Path) -> Any:
     import torch
 
     from editguard.editing.delta import WeightDelta
-    from editguard.editing.easyedit import EditOutcome
+    from editguard.editing.recipes import EditOutcome
 
     with marker.open("a") as stream:  # one line per computation
         stream.write("computed\n")

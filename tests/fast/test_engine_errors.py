@@ -8,9 +8,9 @@ import pytest
 from engine_support import echo as _echo
 from engine_support import serve as _serve
 
-from editguard import engine
-from editguard.engine import Endpoint, EngineBackend, EngineError
-from editguard.engine_server import _free_port
+from editguard.backends import engine
+from editguard.backends.engine import Endpoint, EngineBackend, EngineError
+from editguard.backends.engine_server import _free_port
 from editguard.evaluator import GenerationRequest, LoglikelihoodRequest
 
 

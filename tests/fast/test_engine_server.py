@@ -1,4 +1,4 @@
-"""The life cycle of the vLLM server editguard starts (``editguard.engine_server``): started, waited for, its death
+"""The life cycle of the vLLM server editguard starts (``editguard.backends.engine_server``): started, waited for, its death
 told in one sentence that quotes its log, and always stopped with its whole process group.  A stand-in server
 (tests/data/fake_vllm.py) plays vLLM here: these tests are about processes; tests/model/test_engine.py runs real vLLM."""
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from engine_support import alive, stand_in_python
 
-from editguard.engine import Endpoint, EngineError
-from editguard.engine_server import VllmServer
+from editguard.backends.engine import Endpoint, EngineError
+from editguard.backends.engine_server import VllmServer
 
 
 def _server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, **extra: object) -> VllmServer:
@@ -88,7 +88,7 @@ def test_the_server_dies_with_editguard_even_when_editguard_is_killed(tmp_path: 
     monkeypatch.setenv("FAKE_VLLM_PIDFILE", str(tmp_path / "pid"))
     python = stand_in_python(tmp_path)
     starter = (
-        "import sys, time; from pathlib import Path; from editguard.engine_server import VllmServer; "
+        "import sys, time; from pathlib import Path; from editguard.backends.engine_server import VllmServer; "
         f"VllmServer(Path({str(python)!r}), 'm', 'base', 'float32', Path({str(tmp_path / 'log')!r})).start(); "
         "print('started', flush=True); time.sleep(600)"
     )

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
-from editguard.metrics import (
+from editguard.statistics.metrics import (
     METRICS,
     Analysis,
     Metric,
@@ -120,5 +120,5 @@ def test_unregistering_an_unknown_metric_fails() -> None:
 
 
 def test_the_metrics_module_imports_neither_numpy_nor_torch() -> None:
-    code = "import sys, editguard.metrics; sys.exit('numpy' in sys.modules or 'torch' in sys.modules)"
+    code = "import sys, editguard.statistics.metrics; sys.exit('numpy' in sys.modules or 'torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

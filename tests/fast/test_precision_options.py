@@ -113,7 +113,7 @@ class _Base:
 
 class _Scoring:
     def score(self, task: object, examples: list) -> object:
-        from editguard.metrics import ExampleResult, Score
+        from editguard.statistics.metrics import ExampleResult, Score
 
         return Score.from_results("sentiment", "accuracy", {e.id: ExampleResult(1.0) for e in examples})
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from editguard.reports.lines import table
 from editguard.reports.rows import Row
-from editguard.verdict import Outcome, Policy, Verdict, failure_message
+from editguard.statistics.verdict import Outcome, Policy, Verdict, failure_message
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

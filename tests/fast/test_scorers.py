@@ -7,7 +7,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from editguard.scorers import (
+from editguard.tasks.scorers import (
     entity_counts,
     entity_f1,
     exact_match,

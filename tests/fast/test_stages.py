@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 
 from editguard.errors import GateProblem
-from editguard.metrics import Score
+from editguard.statistics.metrics import Score
 from editguard.settings import Settings
 from editguard.stages.baselines import Baselines
 from editguard.stages.edits import EditInfo, EditVariant
 from editguard.stages.examples import Examples, sample
 from editguard.stages.verdicts import Verdicts
 from editguard.tasks import Task
-from editguard.verdict import Outcome
+from editguard.statistics.verdict import Outcome
 
 ABILITY = "sentiment"
 
@@ -43,7 +43,7 @@ class FakeScoring:
         self.calls: list[tuple[str, int]] = []
 
     def results(self, task: Task, examples: Any, delta: Any = None) -> dict[str, Any]:
-        from editguard.metrics import ExampleResult
+        from editguard.statistics.metrics import ExampleResult
 
         self.calls.append((task.name, len(examples)))
         return {e.id: ExampleResult(self.base_outcome if delta is None else delta.get(e.id, self.base_outcome)) for e in examples}

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
 from editguard import statistics as stats
-from editguard.metrics import Analysis, Metric, OutcomeKind, get_metric, macro_recall, mean, micro_f1
+from editguard.statistics.metrics import Analysis, Metric, OutcomeKind, get_metric, macro_recall, mean, micro_f1
 from editguard.statistics import Decision, FailRule, PairedOutcomes
 
 

@@ -1,4 +1,4 @@
-"""The verdict: paired, three-way, pure (no pytest import in editguard.verdict), read from the metric's record;
+"""The verdict: paired, three-way, pure (no pytest import in editguard.statistics.verdict), read from the metric's record;
 and Holm's correction over abilities, alone and through the report's rows."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from editguard.metrics import Metric, OutcomeKind, macro_recall, mean, register_metric, unregister_metric
+from editguard.statistics.metrics import Metric, OutcomeKind, macro_recall, mean, register_metric, unregister_metric
 from editguard.reports.rows import Row
 from editguard.reports.run import with_holm
-from editguard.verdict import (
+from editguard.statistics.verdict import (
     GatedVerdict,
     Outcome,
     Policy,
@@ -102,7 +102,7 @@ def test_early_stopping_settles_a_collapse_on_the_first_chunk() -> None:
 def test_the_verdict_module_does_not_import_pytest() -> None:
     import subprocess
 
-    code = "import sys, editguard.verdict, editguard.statistics; sys.exit('pytest' in sys.modules or 'torch' in sys.modules)"
+    code = "import sys, editguard.statistics.verdict, editguard.statistics; sys.exit('pytest' in sys.modules or 'torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
@@ -253,7 +253,7 @@ def test_the_report_orients_a_lower_is_better_row(error_rate: Metric) -> None:
 
 def test_a_fail_says_the_rule_that_decided_it() -> None:
     """Under --editguard-fail-rule significant the message does not claim the whole interval lies below the tolerance."""
-    from editguard.verdict import Policy, Verdict, failure_message
+    from editguard.statistics.verdict import Policy, Verdict, failure_message
 
     def message(rule: str) -> str:
         verdict = Verdict("nli", 0.8, 0.6, 0.05, 400, Outcome.FAIL, -0.3, -0.02, 90, 10, 0.001, policy=Policy(0.05, fail_rule=rule))

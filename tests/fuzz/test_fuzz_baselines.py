@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from editguard.baselines import Baseline, BaselineStore
 from editguard.errors import GateProblem
-from editguard.metrics import METRICS, OutcomeKind, get_metric
+from editguard.statistics.metrics import METRICS, OutcomeKind, get_metric
 from editguard.preflight import check_baseline_file
 
 counts = st.integers(0, 40)

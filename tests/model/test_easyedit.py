@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from editguard.editing.easyedit import EditError, resolve_hparams
+from editguard.editing.methods import EditError, resolve_hparams
 from editguard.editing.editors import compute_edit
 from editguard.editing.requests import EditRequest, load_requests
 from editguard.models import weights_fingerprint
@@ -146,7 +146,7 @@ def test_every_method_gets_every_required_field_for_both_families() -> None:
     """The defaults build easyeditor's own hyper-parameter class, for GPT-2 XL and a 30-layer Llama."""
     from transformers import GPT2Config, LlamaConfig
 
-    from editguard.editing.easyedit import METHODS
+    from editguard.editing.methods import METHODS
     from editguard.editing.easyedit_compat import import_easyeditor
 
     easyeditor = import_easyeditor()

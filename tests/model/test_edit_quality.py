@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from editguard.editing.delta import WeightDelta
-from editguard.editing.easyedit import resolve_hparams
+from editguard.editing.methods import resolve_hparams
 from editguard.editing.modes import single_deltas
 from editguard.editing.quality import (
     EditQuality,

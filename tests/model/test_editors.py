@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from editguard.editing.cache import cached_edit
-from editguard.editing.easyedit import resolve_hparams
+from editguard.editing.methods import resolve_hparams
 from editguard.editing.editors import compute_edit, editor_for
 from editguard.editing.methods import METHODS, EditError
 from editguard.editing.requests import load_requests

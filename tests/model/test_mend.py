@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from editguard.editing import mend, mend_data
-from editguard.editing.easyedit import EditOutcome
+from editguard.editing.recipes import EditOutcome
 from editguard.editing.requests import SHIPPED_EDITS, EditRequest, EditRequestError, load_requests, shipped_edits_path
 
 STEPS = 12  # training steps in these tests: enough for an optimiser step (accumulate_bs is 10), seconds on the toy

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from editguard.editing import memit_stats
-from editguard.editing.easyedit import METHODS, EditError, resolve_hparams
+from editguard.editing.methods import METHODS, EditError, resolve_hparams
 from editguard.editing.editors import compute_edit
 from editguard.editing.modes import (
     batch_deltas,
@@ -208,7 +208,7 @@ def test_a_change_outside_the_restored_parameters_is_reported(cache_dir: Path, m
 
 
 def _ensure_stats_worker(cache_dir: str, results: Any) -> None:
-    from editguard.editing.easyedit import resolve_hparams
+    from editguard.editing.methods import resolve_hparams
     from editguard.editing.memit_stats import ensure_stats
     from editguard.models import TINY, load_model
 

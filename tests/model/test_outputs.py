@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from editguard.metrics import ExampleResult
-from editguard.outputs import OutputCache
+from editguard.statistics.metrics import ExampleResult
+from editguard.backends.outputs import OutputCache
 from editguard.settings import Settings
 from editguard.stages.examples import Examples
 from editguard.stages.scoring import Scoring, score_examples

@@ -67,7 +67,7 @@ def test_the_random_tiny_model_has_no_signal_where_it_guesses(pytester: pytest.P
 def test_base_against_base_passes_with_no_flips(tmp_path: Path, cache_dir: Path) -> None:
     from editguard.session import Session
     from editguard.settings import Settings
-    from editguard.verdict import Outcome, Policy, compare
+    from editguard.statistics.verdict import Outcome, Policy, compare
 
     settings = Settings(model="smollm2", device="cpu", cache_dir=cache_dir, baselines=tmp_path, rescore=True)
     session = Session(settings)

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from editguard.editing.delta import WeightDelta, applied
-from editguard.editing.easyedit import EditRun, resolve_hparams
+from editguard.editing.editors import open_session
+from editguard.editing.methods import resolve_hparams
 from editguard.editing.requests import load_requests
 from editguard.models import TINY, load_model, weights_fingerprint
 
@@ -48,7 +49,7 @@ def test_each_method_edits_in_bfloat16_and_base_plus_delta_is_the_edited_model(n
 
     model = tiny_bf16.model
     hparams = resolve_hparams(name, model, None, "cpu") | QUICK[name]
-    with EditRun(model, tiny_bf16.tokenizer, hparams, cache_dir=cache_dir, model_fingerprint=tiny_bf16.fingerprint) as run:
+    with open_session(model, tiny_bf16.tokenizer, hparams, cache_dir=cache_dir, model_fingerprint=tiny_bf16.fingerprint) as run:
         run.apply(load_requests("demo")[:1])
         delta = run.delta()
         edited = {key: dict(model.named_parameters())[key].detach().clone() for key in delta.tensors}

@@ -21,7 +21,7 @@ from typing import Any
 
 from editguard.atomic import cache_write, compute_once, write_json
 from editguard.fingerprint import fingerprint
-from editguard.metrics import ExampleResult
+from editguard.statistics.metrics import ExampleResult
 
 CACHE_FORMAT = 1
 

@@ -170,7 +170,7 @@ def entity_counts(gold_tags: Sequence[str], predicted_tags: Sequence[str]) -> tu
 
 def entity_f1(counts: Iterable[Sequence[int]]) -> float:
     """Micro F1 from per-sentence (tp, predicted, gold) counts; 1.0 when there are no entities at all."""
-    from editguard.metrics import micro_f1
+    from editguard.statistics.metrics import micro_f1
 
     return micro_f1([[float(value) for value in count] for count in counts])
 

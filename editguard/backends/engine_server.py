@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from editguard.engine import Endpoint, EngineError
+from editguard.backends.engine import Endpoint, EngineError
 
 BASE_NAME = "base"
 MAX_LORA_RANK = 64  # vLLM reserves LoRA slots of this rank; a delta of higher rank is served as a checkpoint

@@ -1,6 +1,6 @@
 """docs/options.md, generated from the option declarations (``editguard.settings.OPTIONS``).
 
-``python -m editguard.options_reference > docs/options.md`` writes the page: a hand-written preamble (kept here, so
+``python -m editguard.plugin.reference > docs/options.md`` writes the page: a hand-written preamble (kept here, so
 the redirection cannot lose it) and the options table between the markers ``<!-- options:start -->`` and
 ``<!-- options:end -->``.  ``tests/fast/test_docs.py`` fails when the page and the declarations differ, so an option
 added, renamed or re-described without regenerating the page is caught in review.
@@ -56,7 +56,7 @@ another folder's configuration, or none, and is refused in one sentence naming t
 ## All options
 
 Generated from the option declarations in `editguard/settings.py` by
-`python -m editguard.options_reference > docs/options.md`; `editguard --help` prints the same help strings.
+`python -m editguard.plugin.reference > docs/options.md`; `editguard --help` prints the same help strings.
 """
 
 

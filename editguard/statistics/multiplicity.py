@@ -1,4 +1,4 @@
-"""Several abilities: Holm's (1979) step-down adjusted p-values, with which ``editguard.verdict.holm_correct``
+"""Several abilities: Holm's (1979) step-down adjusted p-values, with which ``editguard.statistics.verdict.holm_correct``
 completes the step-down that ``decide_ability``'s Bonferroni FAIL bound starts."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Base and edited model answer the same examples, so the comparison is paired (``editguard.stats``): flips
 both ways, an interval for the difference ``edited - base``, and a three-way verdict against a one-sided
 tolerance (a non-inferiority margin).  Everything about the metric (its aggregate, its outcomes, the method
-that builds the evidence, whether lower is better) comes from its record in ``editguard.metrics``; for a
+that builds the evidence, whether lower is better) comes from its record in ``editguard.statistics.metrics``; for a
 metric where lower is better the difference is ``base - edited``, so a drop is always the bad direction.
 
 - PASS: the lower confidence bound of the difference is above ``-tolerance``;
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from editguard.metrics import get_metric
+from editguard.statistics.metrics import get_metric
 
 FAIL_RULES = ("margin", "significant")
 
