@@ -27,7 +27,6 @@ DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")  # auto: bfloat16 on a CUDA device that has it, else float32
 DEVICE_MAPS = ("auto", "balanced")  # accelerate's; or a JSON file of module -> device
 PROTOCOLS = ("default", "study")  # kept equal to editguard.tasks.PROTOCOLS (checked by a test)
-DATA_KINDS = ("probe", "hf", "file", "study")
 
 
 # ----------------------------------------------------------------------------- value parsers
@@ -103,7 +102,9 @@ def parse_alpha(text: str) -> float:
     return value
 
 
-def _choice(name: str, allowed: tuple[str, ...]) -> Any:
+def _choice(name: str, allowed: tuple[str, ...] | Mapping[str, Any]) -> Any:
+    """A parser of one of ``allowed``: a tuple, or a table read when a value is parsed (an owner's registry)."""
+
     def parse(text: str) -> str:
         if str(text).strip() not in allowed:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {name}; use one of {', '.join(allowed)}")
@@ -229,10 +230,26 @@ def parse_data(text: str) -> tuple[str, str]:
     ability, sep, source = str(text).partition("=")
     if not sep or not ability.strip() or not source.strip():
         raise argparse.ArgumentTypeError(f"{text!r} is not ABILITY=SOURCE, e.g. sentiment=file:sst2.tsv")
+    from editguard.tasks.sources import SOURCE_KINDS  # the data source kinds, from their owner
+
     kind = source.strip().partition(":")[0]
-    if kind not in DATA_KINDS:
-        raise argparse.ArgumentTypeError(f"{text!r}: the source must start with one of {', '.join(k + ':' for k in DATA_KINDS[1:])} or be 'probe'")
+    if kind not in SOURCE_KINDS:
+        prefixed = [k + ":" for k, record in SOURCE_KINDS.items() if ":" in record.syntax]
+        bare = [repr(k) for k, record in SOURCE_KINDS.items() if ":" not in record.syntax]
+        raise argparse.ArgumentTypeError(f"{text!r}: the source must start with one of {', '.join(prefixed)} or be {' or '.join(bare)}")
     return ability.strip(), source.strip()
+
+
+def parse_output(text: str) -> tuple[str, str]:
+    """``FORMAT=FILE``: a report format of ``reports.writers.WRITERS`` and the file it is written to."""
+    from editguard.reports.writers import WRITERS  # the report formats, from their owner
+
+    name, sep, path = str(text).partition("=")
+    if not sep or not name.strip() or not path.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not FORMAT=FILE, e.g. html=report.html")
+    if name.strip() not in WRITERS:
+        raise argparse.ArgumentTypeError(editing.unknown("report format", name.strip(), WRITERS))
+    return name.strip(), path.strip()
 
 
 def parse_abilities(text: str) -> tuple[str, ...]:
@@ -276,6 +293,7 @@ class Settings:
     report: Path | None = None
     markdown: Path | None = None  # the Markdown summary (also appended to $GITHUB_STEP_SUMMARY when that is set)
     html: Path | None = None  # the self-contained HTML report
+    outputs: dict[str, Path] = field(default_factory=dict)  # more report formats by name (reports.writers), and their files
     export_edited: Path | None = None  # write the edited model here for a serving engine: checkpoint/ and lora/
     backend: str = "hf"  # hf: in process; engine: an OpenAI-compatible endpoint; vllm: that, or a vLLM server editguard starts
     endpoint: str | None = None  # the engine's URL (http://host:port) for backend "engine" (or "vllm" with a running server)
@@ -361,8 +379,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("report", "write the per-ability results as JSON to this file", Path, metavar="FILE"),
     Option("markdown", "write a Markdown summary (verdict, table, edit quality, remedies) to this file; it is also appended to $GITHUB_STEP_SUMMARY when that is set", Path, metavar="FILE"),
     Option("html", "write a self-contained HTML report (table, interval plot, examples that got worse, edit quality, curve) to this file", Path, metavar="FILE"),
+    Option("output", "write a report format of reports/writers.py to a file: FORMAT=FILE (report, markdown, html, curve, or one a writer adds); repeatable", parse_output, repeat=True, metavar="FORMAT=FILE"),
     Option("export_edited", "write the edited model for a serving engine: DIR/checkpoint (base + edit, safetensors) and, when the edit is low-rank (ROME, MEMIT), DIR/lora (a PEFT LoRA adapter for the base)", Path, metavar="DIR"),
-    Option("backend", BACKEND_HELP, _choice("backend", tuple(BACKENDS)), metavar="NAME"),
+    Option("backend", BACKEND_HELP, _choice("backend", BACKENDS), metavar="NAME"),
     Option("endpoint", "URL of the engine for --editguard-backend engine (or vllm, to use a running server), e.g. http://127.0.0.1:8000", parse_endpoint, metavar="URL"),
     Option("edited_endpoint", "URL of the server of the edited model, when it is not the one at --editguard-endpoint (e.g. the exported checkpoint served apart)", parse_endpoint, metavar="URL"),
     Option("engine_python", "the Python of the environment with vLLM, for --editguard-backend vllm (default .venv-engine/bin/python: make engine-env builds it)", Path, metavar="PATH"),
@@ -454,6 +473,8 @@ def _parsed(option: Option, raw: Any, origin: str, *, base: Path) -> Any:
     items = raw if option.repeat and isinstance(raw, list) else [raw]
     if option.name == "tolerance" and isinstance(raw, Mapping):
         items = [f"{key}={value}" if key != "default" else str(value) for key, value in raw.items()]
+    if option.name == "output" and isinstance(raw, Mapping):  # [tool.editguard.output]: paths under the rootdir
+        items = [f"{key}={base / str(value)}" for key, value in raw.items()]
     if option.name == "data" and isinstance(raw, Mapping):
         items = [f"{key}={_anchored_source(str(value), base)}" for key, value in raw.items()]
     if option.name in _PATHS:
@@ -485,6 +506,7 @@ def _anchored(name: str, value: Any, base: Path) -> Any:
 
 def _assemble(values: dict[str, Any]) -> Settings:
     values["data"] = dict(values.pop("data", []))
+    values["outputs"] = {name: Path(path) for name, path in values.pop("output", [])}
     tolerances = values.pop("tolerance", [])
     overall = [value for ability, value in tolerances if ability is None]
     per_ability = {ability: value for ability, value in tolerances if ability is not None}

@@ -38,8 +38,7 @@ from editguard.editing.requests import EditRequest
 from editguard.models import normalise_tokenizer, padding_side
 from editguard.progress import reporter
 
-__all__ = ["EDIT_MODES", "EditError", "EditOutcome", "EditRun"]
-EDIT_MODES = ("sequential", "batch")  # what compute_edit accepts; modes.py adds "single" and count curves
+__all__ = ["EditError", "EditOutcome", "EditRun"]
 
 
 def _reset_caches() -> None:

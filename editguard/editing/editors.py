@@ -68,15 +68,16 @@ def compute_edit(
     editguard's cache folder) and ``model_fingerprint`` keys it (default: computed from the weights).  Raises
     UnchangedWeights when the edit changed no weight at all (``quality.UnchangedWeights``, a ValueError).
     """
-    from editguard.editing.easyedit import EDIT_MODES
-    from editguard.editing.recipes import EditOutcome
+    from editguard.editing.modes import mode_of
     from editguard.editing.quality import check_changed
+    from editguard.editing.recipes import EditOutcome
 
-    if mode not in EDIT_MODES:
-        raise EditError(f"unknown edit mode {mode!r}; choose one of {', '.join(EDIT_MODES)} (or modes.single_deltas)")
+    record = mode_of(mode)
+    if record.each:
+        raise EditError(f"{mode} mode gates each request alone: edit them one at a time (modes.single_deltas)")
     with open_session(model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint) as run:
         started = time.perf_counter()
-        metrics = run.apply(requests) if mode == "sequential" else run.apply_batch(requests)
+        metrics = record.apply(run, requests)
         outcome = EditOutcome(run.delta(), tuple(metrics), time.perf_counter() - started)
     check_changed(outcome.delta, f"{hparams['alg_name']} on {len(requests)} request(s)")
     return outcome

@@ -105,12 +105,11 @@ def resolve_hparams(method_name: str, model: Any, hparams_file: Path | None, dev
     """Defaults for the model (a loaded model, or its config), overridden key by key by an EasyEdit-style YAML file."""
     record = method(method_name)
     try:
-        layout = model_layout(model)
+        hparams = record.defaults(model)  # read off the model's structure (recipes); a user's editor has none
     except EditError:
         if hparams_file is None:
             raise
-        layout = None  # a structure editguard cannot read: the file must give every field
-    hparams = record.defaults(model) if layout is not None else {}
+        hparams = {}  # a structure editguard cannot read: the file must give every field
     if hparams_file is not None:
         hparams.update(_read_yaml(hparams_file, record.name))
     hparams["device"] = device

@@ -1,31 +1,62 @@
-"""Edit modes: how a list of edit requests becomes weight deltas over the base model.
+"""Edit modes: how a list of edit requests becomes the weight deltas a gate checks, one record per mode (``MODES``).
 
-- ``single``: each request applied to the base alone, then reverted: one delta per request
-  (``single_deltas``), each equal to a fresh ``editors.compute_edit`` of that request alone.
-- ``sequential``: one request after another, each on top of the last (the study's instance-sequential
-  setting, EasyEdit's ``keep_original_weight=False``): one accumulated delta.
-- ``batch``: all requests in one call (MEMIT, FT): one delta.
+- ``single``: each request applied to the base alone, then reverted: one gated edit per request (``each``), each
+  equal to a fresh ``editors.compute_edit`` of that request alone.
+- ``sequential``: one request after another, each on top of the last (the study's instance-sequential setting,
+  EasyEdit's ``keep_original_weight=False``): one accumulated delta.  The edit of the first k requests is a step on
+  the way to the whole (``cumulative``), so one pass gives the delta at every count of a curve.
+- ``batch``: all requests as one edit (MEMIT, FT, MEND): one delta; a curve makes a batch of the first k per count.
 
-For a curve over the number of edits, ``sequential_deltas`` and ``batch_deltas`` return the delta at
-each of several counts.  Sequential edits are made once and the accumulated delta is snapshotted after
-the k-th; a batch is made per count from the first k requests, each on the base.  Every returned
-``EditOutcome`` holds the metrics of the requests it covers and the seconds it took (cumulative for
-sequential counts).  Runs restart from the same seed, so each result equals the corresponding
-``compute_edit`` call, and the model always comes back unchanged.
+A mode is its ``apply`` (what it asks of an ``editors.EditSession``), and whether it gates each request alone or is
+cumulative; ``edit_deltas`` turns any mode into the deltas at the counts a curve asks for.  Every returned
+``EditOutcome`` holds the metrics of the requests it covers and the seconds it took (cumulative for a cumulative
+mode).  Runs restart from the same seed, so each result equals the corresponding ``compute_edit`` call, and the model
+always comes back unchanged.  Plain at import (settings read the names and summaries here).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from editguard.editing import registry
 from editguard.editing.recipes import EditError, EditOutcome
-from editguard.editing.editors import open_session
-from editguard.editing.quality import check_changed
 from editguard.editing.requests import EditRequest
+
+
+def _one_after_another(run: Any, requests: Sequence[EditRequest]) -> list[dict[str, Any]]:
+    return list(run.apply(requests))
+
+
+def _as_one(run: Any, requests: Sequence[EditRequest]) -> list[dict[str, Any]]:
+    return list(run.apply_batch(requests))
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    summary: str  # what it does, as the --editguard-mode help says it
+    apply: Callable[[Any, Sequence[EditRequest]], list[dict[str, Any]]]  # (an EditSession, requests) -> metrics
+    each: bool = False  # each request alone on the base: one gated edit per request
+    cumulative: bool = False  # the edit of the first k requests is a step on the way to the whole
+
+
+MODES: dict[str, Mode] = {
+    mode.name: mode
+    for mode in (
+        Mode("single", "each edit alone on the base; the worst is gated", _one_after_another, each=True),
+        Mode("sequential", "edits accumulate, default", _one_after_another, cumulative=True),
+        Mode("batch", "one call, for a method that edits in batches (MEMIT, FT, MEND)", _as_one),
+    )
+}
+
+
+def mode_of(name: str) -> Mode:
+    if name not in MODES:
+        raise EditError(f"unknown edit mode {name!r}; choose one of {', '.join(MODES)}")
+    return MODES[name]
 
 
 def single_deltas(
@@ -33,6 +64,9 @@ def single_deltas(
     cache_dir: Path | None = None, model_fingerprint: str | None = None,
 ) -> tuple[EditOutcome, ...]:  # fmt: skip
     """One outcome per request, each request edited into the base alone."""
+    from editguard.editing.editors import open_session
+    from editguard.editing.quality import check_changed
+
     outcomes = []
     with open_session(model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint) as run:
         for index, request in enumerate(requests):
@@ -48,37 +82,18 @@ def single_deltas(
 
 def sequential_deltas(
     model: Any, tokenizer: Any, requests: Sequence[EditRequest], hparams: dict[str, Any], counts: Sequence[int] | None = None,
-    *, seed: int = 0, cache_dir: Path | None = None, model_fingerprint: str | None = None,
+    **options: Any,
 ) -> dict[int, EditOutcome]:  # fmt: skip
     """The accumulated delta after each count of sequential edits (default: after all of them)."""
-    wanted = check_counts(counts, len(requests))
-    outcomes: dict[int, EditOutcome] = {}
-    metrics: list[dict[str, Any]] = []
-    with open_session(model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint) as run:
-        started = time.perf_counter()
-        for count in wanted:
-            metrics += run.apply(requests[len(metrics) : count])
-            outcomes[count] = EditOutcome(run.delta(), tuple(metrics), time.perf_counter() - started)
-    _check_all(outcomes, hparams)
-    return outcomes
+    return edit_deltas("sequential", model, tokenizer, requests, hparams, counts, **options)
 
 
 def batch_deltas(
     model: Any, tokenizer: Any, requests: Sequence[EditRequest], hparams: dict[str, Any], counts: Sequence[int] | None = None,
-    *, seed: int = 0, cache_dir: Path | None = None, model_fingerprint: str | None = None,
+    **options: Any,
 ) -> dict[int, EditOutcome]:  # fmt: skip
     """For each count k, the delta of one batch edit of the first k requests (default: all of them)."""
-    wanted = check_counts(counts, len(requests))
-    outcomes: dict[int, EditOutcome] = {}
-    with open_session(model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint) as run:
-        for index, count in enumerate(wanted):
-            if index:
-                run.restart()
-            started = time.perf_counter()
-            metrics = run.apply_batch(requests[:count])
-            outcomes[count] = EditOutcome(run.delta(), tuple(metrics), time.perf_counter() - started)
-    _check_all(outcomes, hparams)
-    return outcomes
+    return edit_deltas("batch", model, tokenizer, requests, hparams, counts, **options)
 
 
 def check_counts(counts: Sequence[int] | None, available: int) -> tuple[int, ...]:
@@ -92,32 +107,51 @@ def check_counts(counts: Sequence[int] | None, available: int) -> tuple[int, ...
     return wanted
 
 
+def edit_deltas(
+    mode: str, model: Any, tokenizer: Any, requests: Sequence[EditRequest], hparams: dict[str, Any],
+    counts: Sequence[int] | None = None, *, seed: int = 0, cache_dir: Path | None = None, model_fingerprint: str | None = None,
+) -> dict[int, EditOutcome]:  # fmt: skip
+    """The delta of ``mode`` at each count (``each`` modes: by 1-based request position, with no counts)."""
+    from editguard.editing.editors import open_session
+
+    record = mode_of(mode)
+    if record.each:
+        if counts:
+            raise EditError(f"{mode} mode edits each request alone and has no edit counts; use sequential or batch for a curve")
+        outcomes = single_deltas(model, tokenizer, requests, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint)
+        return dict(enumerate(outcomes, start=1))
+    wanted = check_counts(counts, len(requests))
+    with open_session(model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint) as run:
+        counted = _cumulative(record, run, requests, wanted) if record.cumulative else _per_count(record, run, requests, wanted)
+    _check_all(counted, hparams)
+    return counted
+
+
+def _cumulative(mode: Mode, run: Any, requests: Sequence[EditRequest], counts: tuple[int, ...]) -> dict[int, EditOutcome]:
+    """One pass: the requests up to each count applied on top of the ones before, the delta kept at each count."""
+    outcomes: dict[int, EditOutcome] = {}
+    metrics: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for count in counts:
+        metrics += mode.apply(run, requests[len(metrics) : count])
+        outcomes[count] = EditOutcome(run.delta(), tuple(metrics), time.perf_counter() - started)
+    return outcomes
+
+
+def _per_count(mode: Mode, run: Any, requests: Sequence[EditRequest], counts: tuple[int, ...]) -> dict[int, EditOutcome]:
+    """Per count, the first k requests edited afresh on the base."""
+    outcomes: dict[int, EditOutcome] = {}
+    for index, count in enumerate(counts):
+        if index:
+            run.restart()
+        started = time.perf_counter()
+        metrics = mode.apply(run, requests[:count])
+        outcomes[count] = EditOutcome(run.delta(), tuple(metrics), time.perf_counter() - started)
+    return outcomes
+
+
 def _check_all(outcomes: dict[int, EditOutcome], hparams: dict[str, Any]) -> None:
+    from editguard.editing.quality import check_changed
+
     for count, outcome in outcomes.items():
         check_changed(outcome.delta, f"{hparams['alg_name']} on the first {count} request(s)")
-
-
-def _single_by_position(
-    model: Any, tokenizer: Any, requests: Sequence[EditRequest], hparams: dict[str, Any], counts: Sequence[int] | None = None,
-    **options: Any,
-) -> dict[int, EditOutcome]:  # fmt: skip
-    if counts:
-        raise EditError("single mode edits each request alone and has no edit counts; use sequential or batch for a curve")
-    return dict(enumerate(single_deltas(model, tokenizer, requests, hparams, **options), start=1))
-
-
-# How each mode of registry.MODES runs, giving outcomes keyed by edit count ("single": by 1-based request position).
-MODES: dict[str, Callable[..., dict[int, EditOutcome]]] = {
-    "single": _single_by_position,
-    "sequential": sequential_deltas,
-    "batch": batch_deltas,
-}
-registry.check_covers("editguard/editing/modes.py MODES", MODES, registry.MODES)
-
-
-def edit_deltas(mode: str, model: Any, tokenizer: Any, requests: Sequence[EditRequest], hparams: dict[str, Any],
-                counts: Sequence[int] | None = None, **options: Any) -> dict[int, EditOutcome]:  # fmt: skip
-    """Dispatch on ``mode`` (see MODES); ``options``: seed, cache_dir, model_fingerprint."""
-    if mode not in MODES:
-        raise EditError(f"unknown edit mode {mode!r}; choose one of {', '.join(MODES)}")
-    return MODES[mode](model, tokenizer, requests, hparams, counts, **options)

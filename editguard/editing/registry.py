@@ -1,7 +1,5 @@
-"""The editing modes by name (``MODES``: what each does, in the help's words), and the sentences for unknown names.
-
-How a mode runs is in ``modes``, which checks at import that it covers exactly these names.  The methods are one
-table of their own (``methods.METHODS``, re-exported here for settings and the help text).
+"""The editing choices settings offer, read from their owners: the methods (``methods.METHODS``) and the modes
+(``modes.MODES``), and the sentence for an unknown name.
 
 Plain Python only: ``editguard.settings`` reads this module when the plugin loads, before any model.
 """
@@ -10,22 +8,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class ModeInfo:
-    name: str
-    summary: str  # what it does, as the --editguard-mode help says it
-
-
-from editguard.editing.methods import BATCH_METHODS, METHODS  # noqa: E402  (the editor table's names, for settings)
-
-MODES: dict[str, ModeInfo] = {
-    "single": ModeInfo("single", "each edit alone on the base; the worst is gated"),
-    "sequential": ModeInfo("sequential", "edits accumulate, default"),
-    "batch": ModeInfo("batch", f"one call, {'/'.join(BATCH_METHODS)}"),
-}
+from editguard.editing.methods import BATCH_METHODS, METHODS  # noqa: F401  (the editor table, for settings)
+from editguard.editing.modes import MODES  # noqa: F401  (the mode table, for settings and the help text)
 
 
 def unknown(kind: str, name: str, known: Iterable[str]) -> str:

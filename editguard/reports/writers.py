@@ -1,5 +1,6 @@
 """The report formats a run can be written in, one record each, chosen from a table by the settings that name their
-files.  A new format is one writer over the ``Run`` and one record here."""
+files.  A new format is one writer over the ``Run`` and one record here: ``--editguard-output NAME=FILE`` (or
+``[tool.editguard.output]``) names its file, and settings read the names from this table."""
 
 from __future__ import annotations
 
@@ -63,8 +64,8 @@ def planned(run: Run, settings: Any, environ: Mapping[str, str]) -> list[tuple[s
     from editguard.reports.markdown import step_summary_write
 
     writes: list[tuple[str, Path, Callable[[], object]]] = []
-    for writer in WRITERS.values():
-        path = getattr(settings, writer.setting)
+    for name, writer in WRITERS.items():
+        path = getattr(settings, writer.setting, None) or settings.outputs.get(name)
         if path is not None and (run.rows or not writer.needs_rows) and writer.when(run):
             writes.append((writer.what, Path(path), functools.partial(writer.write, Path(path), run)))
     return writes + list(step_summary_write(run, environ))

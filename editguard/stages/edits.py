@@ -66,6 +66,13 @@ class Edits:
         return self.settings.edits or DEMO_EDITS
 
     @property
+    def mode(self) -> Any:
+        """The edit mode's record (``modes.MODES``)."""
+        from editguard.editing.modes import mode_of
+
+        return self.guarded(lambda: mode_of(self.settings.mode))
+
+    @property
     def method(self) -> str:
         """The editor: a user's own (``--editguard-editor``) or a method of the table (``--editguard-method``)."""
         return self.settings.editor or self.settings.method
@@ -151,7 +158,7 @@ class Edits:
         if self.settings.edited is not None:
             return [self._external()]
         requests = self.requests
-        if self.settings.mode == "single":
+        if self.mode.each:  # single: each request alone on the base, a gated edit each
             return [self._computed(f"edit {i + 1}", requests[i : i + 1], "sequential", of=len(requests)) for i in range(len(requests))]
         if self.settings.edit_counts:
             self.curve_deltas  # noqa: B018 -- one editing run for the curve also yields the full edit (cached)
@@ -191,12 +198,13 @@ class Edits:
         from editguard.editing.cache import cached_edit
         from editguard.editing.delta import check_values
         from editguard.editing.editors import compute_edit
+        from editguard.editing.modes import mode_of
 
         base = self.base
 
         def compute() -> Any:
-            if mode == "sequential" and 1 < len(requests) <= SNAPSHOT_REQUESTS:
-                return self._with_snapshots(requests)
+            if mode_of(mode).cumulative and 1 < len(requests) <= SNAPSHOT_REQUESTS:
+                return self._with_snapshots(requests, mode)
             return compute_edit(
                 base.model, base.tokenizer, list(requests), self.hparams, mode=mode,
                 cache_dir=self.settings.cache_dir, model_fingerprint=base.key,
@@ -209,20 +217,20 @@ class Edits:
         reporter().done(f"edit {info.description}: {'read from the edit cache' if cached.reused else 'computed'}", started)
         return EditVariant(label, self.regularized(cached.outcome.delta), info, tuple(requests))
 
-    def _with_snapshots(self, requests: Sequence[Any]) -> Any:
-        """The sequential edit of ``requests``, keeping the delta after each earlier request in the edit cache too, as
-        the edit of the first k requests: what an edit-count curve, or --editguard-edit-limit k, reads afterwards
-        instead of editing again (each equals a fresh sequential edit of those k requests: ``modes``)."""
+    def _with_snapshots(self, requests: Sequence[Any], mode: str) -> Any:
+        """The edit of ``requests`` in a cumulative mode (sequential), keeping the delta after each earlier request in
+        the edit cache too, as the edit of the first k requests: what an edit-count curve, or --editguard-edit-limit k,
+        reads afterwards instead of editing again (each equals a fresh edit of those k requests: ``modes``)."""
         from editguard.editing.cache import cached_edit
-        from editguard.editing.modes import sequential_deltas
+        from editguard.editing.modes import edit_deltas
 
         base = self.base
-        outcomes = sequential_deltas(
-            base.model, base.tokenizer, list(requests), self.hparams, range(1, len(requests) + 1),
+        outcomes = edit_deltas(
+            mode, base.model, base.tokenizer, list(requests), self.hparams, range(1, len(requests) + 1),
             cache_dir=self.settings.cache_dir, model_fingerprint=base.key,
         )  # fmt: skip
         for count in range(1, len(requests)):
-            cached_edit(self.settings.cache_dir, self._material(requests[:count], "sequential"), functools.partial(outcomes.__getitem__, count))
+            cached_edit(self.settings.cache_dir, self._material(requests[:count], mode), functools.partial(outcomes.__getitem__, count))
         return outcomes[len(requests)]
 
     def _material(self, requests: Sequence[Any], mode: str, count: int | None = None) -> dict[str, Any]:
@@ -237,7 +245,7 @@ class Edits:
             "stack": output_versions(),  # transformers and torch: their kernels decide the optimised vectors
         }
         if mode != "sequential" or count is not None:  # the original key for the default mode is kept
-            material.update(mode=mode, count=count)
+            material.update(mode=mode, count=count)  # (in a cumulative mode the first k requests' edit is the k-th step)
         return material
 
     def _info(self, cached: Any, count: int, mode: str, label: str | None) -> EditInfo:
@@ -293,12 +301,12 @@ class Edits:
             return computed
 
         def delta_after(count: int) -> Any:
-            # the full count is the gated edit itself, and a sequential count k the sequential edit of the first k
+            # the full count is the gated edit itself, and in a cumulative mode count k is the edit of the first k
             # requests (the same cache entries); a batch of k is keyed apart from the batch edit of those k
-            if mode == "sequential":
+            if self.mode.cumulative:
                 material = self._material(requests[:count], mode)
             else:
-                material = self._material(requests[:count] if mode == "batch" else requests, mode, None if count == len(requests) else count)
+                material = self._material(requests[:count], mode, None if count == len(requests) else count)
             return self.guarded(lambda: cached_edit(self.settings.cache_dir, material, lambda: all_counts()[count])).outcome.delta
 
         started = time.perf_counter()
@@ -323,7 +331,7 @@ class Edits:
         def measured(variant: EditVariant) -> Any:
             return self.guarded(lambda: edit_quality(base.model, base.tokenizer, variant.requests, variant.delta))
 
-        gated = self.variants if self.settings.mode == "single" else self.variants[:1]
+        gated = self.variants if self.mode.each else self.variants[:1]
         started = time.perf_counter()
         qualities = [(variant.label, measured(variant)) for variant in gated]
         reporter().done(f"edit quality measured on {len(self.requests)} requests", started)
