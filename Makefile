@@ -24,15 +24,17 @@ gate: $(STAMP)
 
 # Two xdist workers: most of the suite is single-threaded (imports, subprocesses, small models), so two halve
 # its time on two cores (tests/conftest.py gives each worker its share of the cores).  The whole suite on the
-# newest stack, then the fast tier and the tiny-model tests on the oldest (the embedded model's tests take most
-# of the time and exercise the same code paths).
+# newest stack, then the fast tier, the fuzz tier and the tiny-model tests on the oldest (the embedded model's tests
+# take most of the time and exercise the same code paths); mypy checks the package on both.
 test: test-newest test-floor
 
 test-newest: $(STAMP)
+	$(BIN)/python -m mypy editguard
 	$(BIN)/pytest -n 2 $(ARGS)
 
 test-floor: $(FLOOR_STAMP)
-	$(FLOOR_BIN)/pytest -n 2 tests/fast tests/model -m "not embedded" $(ARGS)
+	$(FLOOR_BIN)/python -m mypy editguard
+	$(FLOOR_BIN)/pytest -n 2 tests/fast tests/fuzz tests/model -m "not embedded" $(ARGS)
 
 # The fast tier alone (no model load; under a minute): run it before every commit.
 test-fast: $(STAMP)

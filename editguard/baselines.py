@@ -59,7 +59,7 @@ class Baseline:
             del record["dtype"]
         if self.backend == "hf":
             del record["backend"]
-        if not self.identity:  # a baseline made without the model's identity (in tests) is written as before 0.2
+        if not self.identity:  # a baseline made without the model's identity (in tests) is written as it was before identities
             del record["identity"]
         return json.dumps(record, indent=2, sort_keys=False) + "\n"
 
@@ -132,7 +132,7 @@ def staleness(
     if identity is None:
         return None
     if not baseline.identity:
-        return "it was recorded before editguard 0.2 fingerprinted the tokenizer and configuration with the weights"
+        return "it was recorded before editguard fingerprinted the tokenizer and configuration beside the weights"
     changed = identity.changes(baseline.identity)
     return f"{' and '.join(changed)} changed since it was recorded" if changed else None
 
@@ -227,7 +227,7 @@ def _check_values(path: Path, record: dict[str, Any]) -> None:
 
 
 def _check_identity(path: Path, identity: Any) -> None:
-    """The recorded identity is {"tokenizer": {part: digest}, "config": digest} (absent in files before 0.2)."""
+    """The recorded identity is {"tokenizer": {part: digest}, "config": digest} (absent in files recorded before identities)."""
     tokenizer = identity.get("tokenizer") if isinstance(identity, dict) else None
     if identity == {} or (
         isinstance(tokenizer, dict) and all(isinstance(v, str) for v in tokenizer.values()) and isinstance(identity.get("config"), str)

@@ -91,7 +91,7 @@ def test_a_baseline_of_another_tokenizer_is_stale_and_says_which_part(tokenizer:
     assert why == "the tokenizer's vocabulary changed since it was recorded"  # " yes" / " no" are in no probe text
     assert staleness(_baseline(recorded.recorded()), task_version=1, task_fingerprint="t", model_fingerprint="w0", identity=recorded) is None
     before = staleness(_baseline({}), task_version=1, task_fingerprint="t", model_fingerprint="w0", identity=recorded)
-    assert before == "it was recorded before editguard 0.2 fingerprinted the tokenizer and configuration with the weights"
+    assert before == "it was recorded before editguard fingerprinted the tokenizer and configuration beside the weights"
 
 
 def test_a_chat_template_is_part_of_the_identity(tokenizer: Any) -> None:
