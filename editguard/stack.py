@@ -13,6 +13,9 @@ version themselves, so a new transformers release is met in one file.
 * ``cache_from_layers`` / ``cache_layers``: a key/value cache from per-layer ``(keys, values)`` and back.
   5.x dropped ``DynamicCache.from_legacy_cache`` / ``to_legacy_cache``; both ends build a ``DynamicCache`` from
   ``ddp_cache_data`` and keep ``.layers`` with ``.keys`` / ``.values``.
+* ``cache_argument`` / ``returned_cache``: transformers 5.25 renamed a model's ``past_key_values`` argument and
+  output to ``cache`` (the old names still work until 5.40, with a FutureWarning on every run); before, only
+  ``past_key_values`` exists.
 """
 
 from __future__ import annotations
@@ -117,3 +120,28 @@ def cache_layers(cache: Any) -> tuple[tuple[Any, Any], ...]:
     if layers is not None:
         return tuple((layer.keys, layer.values) for layer in layers)
     return tuple((keys, values) for keys, values in cache)
+
+
+def cache_argument(model: Any) -> str:
+    """The name ``model``'s forward and ``generate`` take a key/value cache by: ``cache`` from transformers 5.25,
+    ``past_key_values`` before (and in a model whose own code still says so)."""
+    model_class = type(model)
+    if model_class not in _CACHE_ARGUMENTS:
+        try:
+            parameters = inspect.signature(model_class.forward).parameters
+        except (AttributeError, TypeError, ValueError):
+            parameters = {}  # type: ignore[assignment]
+        _CACHE_ARGUMENTS[model_class] = "cache" if "cache" in parameters else "past_key_values"
+    return _CACHE_ARGUMENTS[model_class]
+
+
+_CACHE_ARGUMENTS: dict[type, str] = {}  # a model class -> cache_argument's answer (read off its signature once)
+
+
+def returned_cache(output: Any) -> Any:
+    """The key/value cache a forward pass returned (``cache`` from transformers 5.25, ``past_key_values`` before);
+    None when it returned none."""
+    for name in ("cache", "past_key_values"):
+        if name in output.keys():
+            return output[name]
+    return None

@@ -22,7 +22,7 @@ from editguard.evaluator.passes import ModelPasses
 from editguard.evaluator.prefix import NO_PREFIX, _clustered, _Prefix
 from editguard.evaluator.requests import GenerationRequest, _cut, _longest_first, _Prompt, _prompt_index, _prompt_tokens, _prompt_width
 from editguard.evaluator.stream import _Rows, _worth_compacting
-from editguard.stack import cache_from_layers
+from editguard.stack import cache_argument, cache_from_layers
 
 # Joined decoding (``_streamed``): the next prompts join the rows still decoding once this share of the room is free.
 REFILL_SHARE = 4
@@ -203,7 +203,7 @@ class Generation(ModelPasses):
         width = input_ids.shape[1]
         extra: dict[str, Any] = {"stop_strings": list(stop), "tokenizer": self.tokenizer} if stop else {}
         if len(prefix):
-            extra["past_key_values"] = prefix.cache(len(batch))
+            extra[cache_argument(self.model)] = prefix.cache(len(batch))
         with torch.inference_mode():
             generated = self.model.generate(
                 input_ids=input_ids,

@@ -12,6 +12,7 @@ import functools
 from typing import Any
 
 from editguard import evaluator as package  # names the tests patch on the package (input_device)
+from editguard import stack
 from editguard.evaluator.attention import _grouped_attention, _uses_grouped_sdpa
 from editguard.evaluator.batching import BatchPolicy
 from editguard.evaluator.length import Lengths
@@ -36,12 +37,12 @@ class ModelPasses(Lengths, BatchPolicy):
             output = module(
                 input_ids=input_ids.to(device),
                 attention_mask=None if attention is None else attention.to(device),
-                past_key_values=past,
                 use_cache=use_cache or past is not None,
+                **{stack.cache_argument(module): past},
                 **extra,
             )
         states = output.last_hidden_state if self._split_head else output.logits
-        return states, output.past_key_values
+        return states, stack.returned_cache(output)
 
     @functools.cached_property
     def _shares_kv_heads(self) -> bool:
