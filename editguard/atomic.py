@@ -267,6 +267,12 @@ def cache_write(folder: Path, write: Callable[[], T]) -> T | None:
         return None
 
 
+def forget_unwritable() -> None:
+    """Start a run with no cache folder known to be unwritable (a second run in one process, pytester's included,
+    would otherwise be told of the first one's folders)."""
+    _UNWRITABLE.clear()
+
+
 def unwritable_caches() -> dict[str, str]:
     """The cache folders this process could not write, with why: the run says so once and goes on without them."""
     return dict(_UNWRITABLE)

@@ -28,6 +28,7 @@ from editguard.editing.recipes import (
     kn_defaults,
     memit_defaults,
     model_layout,
+    model_of,
     rome_defaults,
 )
 
@@ -64,7 +65,7 @@ def _mend_version() -> str:
 def _mend_defaults(model: Any) -> dict[str, Any]:
     from editguard.editing.mend import gate_hparams
 
-    return gate_hparams(model)
+    return gate_hparams(model_of(model))
 
 
 def _mend_parameters(model: Any, hparams: dict[str, Any]) -> list[str]:

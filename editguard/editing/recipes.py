@@ -66,17 +66,21 @@ _KN = {"gpt2": {"steps": 20, "batch_size": 20}, "llama": {"steps": 1, "batch_siz
 
 def model_layout(model_or_config: Any) -> Layout:
     """The layout of a loaded model, or of a config (built on the meta device: no memory, no weights)."""
+    return _layout_or_error(model_of(model_or_config))
+
+
+def model_of(model_or_config: Any) -> Any:
+    """A loaded model as it is; a config as a model on the meta device (its structure, no memory, no weights)."""
     if hasattr(model_or_config, "named_modules"):
-        return _layout_or_error(model_or_config)
+        return model_or_config
     import torch
     from transformers import AutoModelForCausalLM
 
     try:
         with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(model_or_config)
+            return AutoModelForCausalLM.from_config(model_or_config)
     except (ValueError, KeyError) as error:
         raise EditError(f"cannot build a {getattr(model_or_config, 'model_type', '?')!r} model to find its layers: {error}") from None
-    return _layout_or_error(model)
 
 
 def _layout_or_error(model: Any) -> Layout:

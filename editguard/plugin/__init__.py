@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from editguard.atomic import forget_unwritable
 from editguard.plugin import fixtures, options
 from editguard.plugin.logs import show_progress
 from editguard.plugin.results import Results, could_not_check_report
@@ -26,6 +27,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "editguard: a test that gates an edited model on a general ability")
+    forget_unwritable()
     options.configure(config)
     config.pluginmanager.register(fixtures, "editguard-fixtures")
     config.pluginmanager.register(Results(config), "editguard-results")

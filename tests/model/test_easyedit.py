@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from editguard.editing.methods import EditError, resolve_hparams
-from editguard.editing.editors import compute_edit
+from editguard.editing.modes import compute_edit
 from editguard.editing.requests import EditRequest, load_requests
 from editguard.models import weights_fingerprint
 
@@ -85,8 +85,8 @@ def test_yaml_overrides_and_errors(tiny: Any, tmp_path: Path) -> None:
     path.write_text("alg_name: MEMIT\n")
     with pytest.raises(EditError, match="is for MEMIT, not ROME"):
         resolve_hparams("ROME", tiny.model.config, path, "cpu")
-    with pytest.raises(EditError, match="unknown edit method 'MEND'"):
-        resolve_hparams("MEND", tiny.model.config, None, "cpu")
+    with pytest.raises(EditError, match="unknown edit method 'GRACE'"):
+        resolve_hparams("GRACE", tiny.model.config, None, "cpu")
 
 
 def test_rome_on_the_tiny_model_changes_only_the_edited_layer(tiny: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,15 +146,17 @@ def test_every_method_gets_every_required_field_for_both_families() -> None:
     """The defaults build easyeditor's own hyper-parameter class, for GPT-2 XL and a 30-layer Llama."""
     from transformers import GPT2Config, LlamaConfig
 
-    from editguard.editing.methods import METHODS
     from editguard.editing.easyedit_compat import import_easyeditor
+    from editguard.editing.mend import EDITGUARD_KEYS  # editguard's own field (MEND's training set), not easyeditor's
+    from editguard.editing.methods import METHODS
 
     easyeditor = import_easyeditor()
     gpt2_xl, smollm2_like = GPT2Config(n_layer=48), LlamaConfig(num_hidden_layers=30, tie_word_embeddings=True)
     for name, record in sorted(METHODS.items()):
         for config in (gpt2_xl, smollm2_like):
             hparams = resolve_hparams(name, config, None, "cpu")
-            getattr(easyeditor, record.hparams_class)(**hparams, model_name="x")  # raises on a missing field
+            fields = {"model_name": "x", **{key: value for key, value in hparams.items() if key not in EDITGUARD_KEYS}}
+            getattr(easyeditor, record.hparams_class)(**fields)  # raises on a missing field
     assert resolve_hparams("MEMIT", gpt2_xl, None, "cpu")["layers"] == [12, 13, 14, 15, 16]  # EasyEdit: 13-17
     assert resolve_hparams("MEMIT", smollm2_like, None, "cpu")["layers"] == [4, 5, 6, 7, 8]  # EasyEdit Llama: 4-8
     assert resolve_hparams("MEMIT", smollm2_like, None, "cpu")["lm_head_module"] == "model.embed_tokens"  # tied

@@ -51,6 +51,7 @@ def test_checkpoint_delta_file_and_in_process_edits_give_the_same_verdicts(proje
 
 
 def test_the_edit_count_curve_with_and_without_rect(project: pytest.Pytester) -> None:
+    project.runpytest_inprocess(*GATE, "--editguard-abilities", "canary", "--editguard-update-baselines").assert_outcomes(passed=1)
     result = project.runpytest_inprocess(
         *GATE, "--editguard-abilities", "sentiment,canary", "--editguard-edit-counts", "1,3", "--editguard-rect", "0.4",
         "--editguard-curve", "curve.png", "--editguard-report", "report.json", "--editguard-inconclusive", "warn",
