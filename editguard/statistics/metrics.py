@@ -2,7 +2,7 @@
 
 A ``Metric`` is the one record of everything the gate knows about a metric: how per-example outcomes
 aggregate into a score, what one outcome is (``OutcomeKind``), which paired analysis decides its verdict
-(``Analysis``; ``editguard.stats`` maps each to its method), whether higher is better, and whether early
+(``Analysis``; ``editguard.statistics`` maps each to its method), whether higher is better, and whether early
 stopping applies.  Metrics are added with ``register_metric``, which checks the record there and then, so an
 incomplete metric fails when it is registered rather than in the middle of a gate.
 
@@ -34,7 +34,7 @@ class OutcomeKind(str, Enum):
 
 
 class Analysis(str, Enum):
-    """How the paired evidence about ``edited - base`` is built; ``editguard.stats`` holds each method."""
+    """How the paired evidence about ``edited - base`` is built; ``editguard.statistics`` holds each method."""
 
     SCORE_INTERVAL = "score_interval"  # 0/1 outcomes averaged: the corrected paired score test and its bounds
     MEAN_BOOTSTRAP = "mean_bootstrap"  # outcomes in [0, 1] averaged: paired bootstrap, worst-case with few changes
@@ -56,7 +56,7 @@ def micro_f1(counts: Sequence[Outcome]) -> float:
     """Counts per example are (true positives, predicted, gold); 1.0 when nothing was there to find.
 
     Depends on the summed counts only (``micro_f1(rows) == micro_f1([sum of rows])``), which is what lets
-    ``editguard.stats`` bootstrap it from sums.
+    ``editguard.statistics`` bootstrap it from sums.
     """
     rows = [_counts(count) for count in counts]
     true_positives = sum(row[0] for row in rows)

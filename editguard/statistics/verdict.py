@@ -1,6 +1,6 @@
 """The verdict: did the edit damage an ability beyond its tolerance?  Pure functions, no pytest import.
 
-Base and edited model answer the same examples, so the comparison is paired (``editguard.stats``): flips
+Base and edited model answer the same examples, so the comparison is paired (``editguard.statistics``): flips
 both ways, an interval for the difference ``edited - base``, and a three-way verdict against a one-sided
 tolerance (a non-inferiority margin).  Everything about the metric (its aggregate, its outcomes, the method
 that builds the evidence, whether lower is better) comes from its record in ``editguard.statistics.metrics``; for a
