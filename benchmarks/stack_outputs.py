@@ -28,7 +28,8 @@ METHODS = ("FT", "KN", "MEMIT", "ROME")
 
 
 def record(out: Path) -> None:
-    from editguard.editing.easyedit import compute_edit, resolve_hparams
+    from editguard.editing.methods import resolve_hparams
+    from editguard.editing.modes import compute_edit
     from editguard.editing.requests import load_requests
     from editguard.evaluator import Evaluator
     from editguard.identity import model_identity
