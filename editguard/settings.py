@@ -156,14 +156,17 @@ def parse_editor(text: str) -> str:
 def parse_mode(text: str) -> str:
     """A mode of editguard.editing.registry.MODES."""
     name = str(text).strip()
-    if name not in editing.MODES:
+    if name.partition(":")[0] not in editing.MODES:
         raise argparse.ArgumentTypeError(editing.unknown("mode", name, editing.MODES))
-    return name
+    try:
+        return editing.mode_of(name).name
+    except editing.EditError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 METHOD_HELP = "the editing method that applies the edits: " + _or(list(editing.METHODS)) + " (default ROME)"
 BACKEND_HELP = "where scores come from: " + _or([f"{kind.name} ({kind.description})" for kind in BACKENDS.values()])
-MODE_HELP = _or([f"{mode.name} ({mode.summary})" for mode in editing.MODES.values()])
+MODE_HELP = _or([f"{mode.name}{':N' if mode.sized else ''} ({mode.summary})" for mode in editing.MODES.values()])
 
 
 def parse_device(text: str) -> str:

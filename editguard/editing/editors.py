@@ -11,13 +11,12 @@ and the edit cache key.  The modes (``modes``) and the gate's edits stage work t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from editguard.editing.methods import METHODS, EditError, Method, method
+from editguard.editing.methods import METHODS, Method, method
 from editguard.editing.requests import EditRequest
 
 
@@ -57,30 +56,4 @@ def open_session(
     return record.session(record, model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint)  # type: ignore[no-any-return]
 
 
-def compute_edit(
-    model: Any, tokenizer: Any, requests: Sequence[EditRequest], hparams: dict[str, Any], *, seed: int = 0,
-    mode: str = "sequential", cache_dir: Path | None = None, model_fingerprint: str | None = None,
-) -> Any:  # fmt: skip
-    """Apply ``requests`` with the editor ``hparams`` names (one after another, or as one batch); return the
-    ``easyedit.EditOutcome`` (delta, metrics, seconds), the model unchanged.
-
-    ``cache_dir`` holds what the editor prepares once (MEMIT's covariance statistics, MEND's hypernetwork; default:
-    editguard's cache folder) and ``model_fingerprint`` keys it (default: computed from the weights).  Raises
-    UnchangedWeights when the edit changed no weight at all (``quality.UnchangedWeights``, a ValueError).
-    """
-    from editguard.editing.modes import mode_of
-    from editguard.editing.quality import check_changed
-    from editguard.editing.recipes import EditOutcome
-
-    record = mode_of(mode)
-    if record.each:
-        raise EditError(f"{mode} mode gates each request alone: edit them one at a time (modes.single_deltas)")
-    with open_session(model, tokenizer, hparams, seed=seed, cache_dir=cache_dir, model_fingerprint=model_fingerprint) as run:
-        started = time.perf_counter()
-        metrics = record.apply(run, requests)
-        outcome = EditOutcome(run.delta(), tuple(metrics), time.perf_counter() - started)
-    check_changed(outcome.delta, f"{hparams['alg_name']} on {len(requests)} request(s)")
-    return outcome
-
-
-__all__ = ["METHODS", "EditSession", "compute_edit", "editor_for", "open_session"]
+__all__ = ["METHODS", "EditSession", "editor_for", "open_session"]

@@ -10,7 +10,8 @@ import difflib
 from collections.abc import Iterable
 
 from editguard.editing.methods import BATCH_METHODS, METHODS  # noqa: F401  (the editor table, for settings)
-from editguard.editing.modes import MODES  # noqa: F401  (the mode table, for settings and the help text)
+from editguard.editing.modes import MODES, mode_of  # noqa: F401  (the mode table, for settings and the help text)
+from editguard.editing.recipes import EditError  # noqa: F401  (what mode_of raises)
 
 
 def unknown(kind: str, name: str, known: Iterable[str]) -> str:

@@ -197,7 +197,7 @@ class Edits:
     def _computed(self, label: str, requests: Sequence[Any], mode: str, of: int | None = None) -> EditVariant:
         from editguard.editing.cache import cached_edit
         from editguard.editing.delta import check_values
-        from editguard.editing.editors import compute_edit
+        from editguard.editing.modes import compute_edit
         from editguard.editing.modes import mode_of
 
         base = self.base
@@ -222,14 +222,15 @@ class Edits:
         the edit cache too, as the edit of the first k requests: what an edit-count curve, or --editguard-edit-limit k,
         reads afterwards instead of editing again (each equals a fresh edit of those k requests: ``modes``)."""
         from editguard.editing.cache import cached_edit
-        from editguard.editing.modes import edit_deltas
+        from editguard.editing.modes import edit_deltas, mode_of
 
         base = self.base
+        steps = mode_of(mode).steps(len(requests))
         outcomes = edit_deltas(
-            mode, base.model, base.tokenizer, list(requests), self.hparams, range(1, len(requests) + 1),
+            mode, base.model, base.tokenizer, list(requests), self.hparams, steps,
             cache_dir=self.settings.cache_dir, model_fingerprint=base.key,
         )  # fmt: skip
-        for count in range(1, len(requests)):
+        for count in steps[:-1]:
             cached_edit(self.settings.cache_dir, self._material(requests[:count], mode), functools.partial(outcomes.__getitem__, count))
         return outcomes[len(requests)]
 

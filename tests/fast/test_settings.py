@@ -128,7 +128,38 @@ def test_the_methods_and_modes_accepted_are_the_editing_registrys() -> None:
     from editguard.settings import parse_method, parse_mode
 
     assert {parse_method(name.lower()) for name in registry.METHODS} == set(registry.METHODS) == set(METHODS)
-    assert {parse_mode(name) for name in registry.MODES} == set(registry.MODES) == set(MODES)
+    sized = {name: f"{name}:2" if MODES[name].sized else name for name in MODES}
+    assert {parse_mode(given) for given in sized.values()} == set(sized.values())
+    assert set(registry.MODES) == set(MODES)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("batch-sequential", "edit mode 'batch-sequential' needs the requests per batch as a whole number of at least 1: batch-sequential:N, e.g. batch-sequential:5"),
+        ("batch-sequential:0", "edit mode 'batch-sequential:0' needs the requests per batch"),
+        ("batch-sequential:x", "edit mode 'batch-sequential:x' needs the requests per batch"),
+        ("batch:5", "edit mode batch takes no batch size; give it as batch"),
+    ],
+)
+def test_a_sized_mode_needs_its_batch_size_and_only_it_takes_one(text: str, says: str) -> None:
+    from editguard.settings import parse_mode
+
+    with pytest.raises(argparse.ArgumentTypeError) as caught:
+        parse_mode(text)
+    assert str(caught.value).startswith(says)
+
+
+def test_batch_sequential_steps_end_each_batch() -> None:
+    from editguard.editing.modes import EditError, check_steps, mode_of
+
+    mode = mode_of(" batch-sequential:05".strip())
+    assert (mode.name, mode.size, mode.cumulative) == ("batch-sequential:5", 5, True)
+    assert mode.steps(12) == (5, 10, 12) and mode.steps(3) == (3,)
+    assert mode_of("sequential").steps(3) == (1, 2, 3)
+    check_steps(mode, (5, 12), 12)
+    with pytest.raises(EditError, match="edit count 6 does not end a batch of batch-sequential:5; choose counts among 5, 10, 12"):
+        check_steps(mode, (5, 6), 12)
 
 
 @pytest.mark.parametrize(
@@ -162,7 +193,7 @@ def test_an_implementation_table_must_cover_the_registry() -> None:
     from editguard.editing import registry
 
     with pytest.raises(RuntimeError, match=r"not implemented \['batch'\], not registered \['batched'\]"):
-        registry.check_covers("MODES", ["single", "sequential", "batched"], registry.MODES)
+        registry.check_covers("MODES", ["single", "sequential", "batched", "batch-sequential"], registry.MODES)
 
 
 def test_settings_and_the_task_registry_import_no_torch() -> None:

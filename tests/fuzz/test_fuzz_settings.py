@@ -57,7 +57,7 @@ def _check_settings(built: Settings) -> None:
         value = getattr(built, name)
         assert value is None or (isinstance(value, int) and value >= 1), (name, value)
     assert isinstance(built.locality_examples, int) and built.locality_examples >= 1 and isinstance(built.chunk, int) and built.chunk >= 1
-    assert built.method in editing.METHODS and built.mode in editing.MODES and built.protocol in PROTOCOLS and built.dtype in DTYPES
+    assert built.method in editing.METHODS and built.mode.partition(":")[0] in editing.MODES and built.protocol in PROTOCOLS and built.dtype in DTYPES
     assert built.backend in ("hf", "engine", "vllm") and built.fail_rule in ("margin", "significant")
     assert built.inconclusive in ("fail", "warn") and built.no_signal in ("skip", "fail", "gate")
     assert 0 < built.alpha < 0.5 and 0 <= built.min_reliability <= 1 and (built.rect is None or 0 < built.rect <= 1)

@@ -12,7 +12,8 @@ import pytest
 
 from editguard.editing.cache import cached_edit
 from editguard.editing.methods import resolve_hparams
-from editguard.editing.editors import compute_edit, editor_for
+from editguard.editing.editors import editor_for
+from editguard.editing.modes import compute_edit
 from editguard.editing.methods import METHODS, EditError
 from editguard.editing.requests import load_requests
 from editguard.models import weights_fingerprint

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from editguard.editing.methods import EditError, resolve_hparams
-from editguard.editing.editors import compute_edit
+from editguard.editing.modes import compute_edit
 from editguard.editing.layouts import layout_of
 from editguard.editing.requests import load_requests
 from editguard.models import normalise_tokenizer, weights_fingerprint

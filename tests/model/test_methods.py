@@ -18,7 +18,7 @@ import pytest
 
 from editguard.editing import memit_stats
 from editguard.editing.methods import METHODS, EditError, resolve_hparams
-from editguard.editing.editors import compute_edit
+from editguard.editing.modes import compute_edit
 from editguard.editing.modes import (
     batch_deltas,
     check_counts,
@@ -131,6 +131,20 @@ def test_batch_deltas_edit_the_first_k_requests_in_one_call(tiny: Any, memit_tin
     rome = resolve_hparams("ROME", tiny.model.config, None, "cpu")
     with pytest.raises(EditError, match="ROME edits one fact per call"):
         edit_deltas("batch", tiny.model, tiny.tokenizer, requests, rome)
+    assert weights_fingerprint(tiny.model) == tiny.fingerprint
+
+
+def test_batch_sequential_edits_each_batch_on_top_of_the_last(tiny: Any, memit_tiny: dict[str, Any], cache_dir: Path) -> None:
+    requests = load_requests("demo")
+    curve = edit_deltas("batch-sequential:2", tiny.model, tiny.tokenizer, requests, memit_tiny, [2, 3], cache_dir=cache_dir)
+    first_batch = _edit(tiny, requests[:2], memit_tiny, cache_dir, mode="batch")
+    assert curve[2].delta.fingerprint == first_batch.delta.fingerprint  # the first step is a batch of two on the base
+    whole = _edit(tiny, requests, memit_tiny, cache_dir, mode="batch-sequential:2")
+    assert curve[3].delta.fingerprint == whole.delta.fingerprint  # one pass gives each step
+    assert whole.delta.fingerprint not in {_edit(tiny, requests, memit_tiny, cache_dir, mode=m).delta.fingerprint for m in ("batch", "sequential")}
+    assert len(curve[3].metrics) == 3
+    with pytest.raises(EditError, match="edit count 1 does not end a batch of batch-sequential:2; choose counts among 2, 3"):
+        edit_deltas("batch-sequential:2", tiny.model, tiny.tokenizer, requests, memit_tiny, [1, 3], cache_dir=cache_dir)
     assert weights_fingerprint(tiny.model) == tiny.fingerprint
 
 

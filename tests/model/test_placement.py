@@ -18,7 +18,7 @@ import pytest
 
 from editguard.editing.delta import WeightDelta, applied
 from editguard.editing.methods import EditError, resolve_hparams
-from editguard.editing.editors import compute_edit
+from editguard.editing.modes import compute_edit
 from editguard.editing.requests import load_requests
 from editguard.models import TINY, Placement, dispatched, load_model, normalise_tokenizer, weights_fingerprint
 from editguard.settings import Settings
