@@ -99,9 +99,25 @@ def atomic_path(path: Path, *, durable: bool = True) -> Iterator[Path]:
         os.replace(staging, path)
         if durable:
             _fsync(path.parent)
-    except BaseException:
+    except BaseException as error:
         staging.unlink(missing_ok=True)
+        _raise_as_os_error(error)
         raise
+
+
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def _raise_as_os_error(error: BaseException) -> None:
+    """A write that failed in the operating system but says so in another exception (safetensors' SafetensorError:
+    "I/O error: No space left on device (os error 28)") is raised as the OSError it is, so every caller's
+    ``except OSError`` (a cache that cannot be written, a full disk) sees it; anything else is left alone."""
+    if isinstance(error, OSError):
+        return
+    found = _OS_ERROR.search(str(error))
+    if found:
+        number = int(found.group(1))
+        raise OSError(number, os.strerror(number)) from error
 
 
 def _new_temporary_file(path: Path) -> Path:
@@ -132,8 +148,9 @@ def atomic_folder(path: Path, *, durable: bool = True) -> Iterator[Path]:
         _install_folder(staging, path)
         if durable:
             _fsync(path.parent)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        _raise_as_os_error(error)
         raise
 
 

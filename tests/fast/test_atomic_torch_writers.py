@@ -107,3 +107,32 @@ def test_an_edit_cache_entry_failing_half_way_leaves_no_entry_and_is_computed_ag
     assert (len(computed), first.reused, again.reused) == (2, False, True)
     assert sorted(os.listdir(first.path)) == ["delta.safetensors", "edit.json"]
     assert again.outcome.delta.fingerprint == first.outcome.delta.fingerprint
+
+
+def test_a_full_disk_under_safetensors_is_an_unwritable_cache_and_the_edit_is_computed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """safetensors says a full disk in its own exception, not an OSError: the write is told as the disk's and the run
+    goes on with the edit it computed (on a real full tmpfs this was a traceback, and the edit computed per test)."""
+    from safetensors import SafetensorError
+
+    from editguard.editing.recipes import EditOutcome
+
+    computed: list[int] = []
+
+    def compute() -> EditOutcome:
+        computed.append(1)
+        return EditOutcome(_delta(1.0), ({"post": {"rewrite_acc": [1.0]}},), 1.0)
+
+    def full_disk(tensors: Any, filename: Any, metadata: Any = None) -> None:
+        Path(filename).write_bytes(b"part of a file")
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr("safetensors.torch.save_file", full_disk)
+    atomic.forget_unwritable()
+    result = cached_edit(tmp_path, {"base": "b", "requests": ["r"]}, compute)
+    assert (len(computed), result.reused) == (1, False)
+    assert result.outcome.delta.fingerprint == _delta(1.0).fingerprint
+    assert list(atomic.unwritable_caches().values()) == ["no space left on the device"]
+    assert [path.suffix for path in (tmp_path / "edits").iterdir()] == [".lock"]  # no half-written entry
+    atomic.forget_unwritable()
