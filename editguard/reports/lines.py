@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 from editguard import atomic
 from editguard.statistics.metrics import METRICS
@@ -153,9 +154,11 @@ def truncated_lines(rows: Sequence[Row]) -> list[str]:
 
 
 def unwritable_lines(rows: Sequence[Row]) -> list[str]:
-    """One warning per cache folder a worker could not write (the run went on without caching there)."""
+    """One warning per cache folder a worker could not write (the run went on without caching there); a folder
+    inside another one already told of is not told again (the cache, its edits and its outputs on one full disk)."""
     folders = {folder: cause for row in rows for folder, cause in (row.unwritable or {}).items()}
-    return [f"warning: {atomic.unwritable_sentence(folder, cause)}" for folder, cause in sorted(folders.items())]
+    told = [folder for folder in folders if not any(other != folder and Path(folder).is_relative_to(other) for other in folders)]
+    return [f"warning: {atomic.unwritable_sentence(folder, folders[folder])}" for folder in sorted(told)]
 
 
 def stack_lines(rows: Sequence[Row]) -> list[str]:

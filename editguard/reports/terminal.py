@@ -36,7 +36,10 @@ def terminal_lines(run: Run) -> list[str]:
 
 def _header(run: Run) -> list[str]:
     rows = run.rows
-    lines = [f"edit: {description}, {_EDIT_SOURCES.get(reused, 'loaded')}" for description, reused in sorted({(row.edit, row.edit_reused) for row in rows if row.edit}, key=str)]
+    sources = dict(_EDIT_SOURCES)
+    if any(row.unwritable for row in rows):
+        sources[False] = "computed in this run (not cached: the cache folder cannot be written, see below)"
+    lines = [f"edit: {description}, {sources.get(reused, 'loaded')}" for description, reused in sorted({(row.edit, row.edit_reused) for row in rows if row.edit}, key=str)]
     cached = sum(row.cached for row in rows)
     if cached:
         scored = sum(row.n or 0 for row in rows)

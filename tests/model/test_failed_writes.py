@@ -64,6 +64,8 @@ def test_a_cache_folder_that_cannot_be_written_is_told_once_and_the_edit_is_comp
     assert out.count("editguard: edit 3 FT edits") == 1  # computed once, though nli and sentiment both need it
     warning = f"warning: the cache folder {blocked}/cache cannot be written (a part of the path is a file, not a folder)"
     assert out.count(warning) == 1
+    assert out.count("warning: the cache folder") == 1  # not again for cache/edits and cache/outputs inside it
+    assert "(not cached: the cache folder cannot be written, see below)" in out
 
 
 def test_baselines_that_cannot_be_written_are_one_sentence_and_the_old_ones_stay(project: pytest.Pytester) -> None:
