@@ -159,7 +159,9 @@ class Session:
         return self.scoring.score(task, self.examples.sample(task), delta)
 
     def baseline(self, ability: str) -> Baseline:
-        """The stored baseline, checked against this run; GateProblem when missing or stale."""
+        """The stored baseline, checked against this run; GateProblem when missing or stale, or when ``ability``
+        names none (with "did you mean", as ``task`` says it)."""
+        self.task(ability)
         return self.baselines.checked(ability)
 
     def export_edited(self, folder: Path) -> dict[str, Any]:

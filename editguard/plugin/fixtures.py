@@ -34,7 +34,10 @@ def _checking(request: pytest.FixtureRequest) -> Iterator[None]:
     try:
         yield
     except GateProblem as problem:
-        _could_not_check(request, told(session_of(request.config), problem))
+        try:
+            _could_not_check(request, told(session_of(request.config), problem))
+        except pytest.fail.Exception as failed:  # the sentence once, not again as "During handling of ..."
+            raise failed from None
 
 
 def _could_not_check(request: pytest.FixtureRequest, message: str) -> NoReturn:

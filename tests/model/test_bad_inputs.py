@@ -383,3 +383,20 @@ def _damaging_delta(path: Path) -> None:
     """Every weight of the tiny model's first block sent far away: its answers change."""
     torch.manual_seed(0)
     WeightDelta({LAYER: torch.randn(64, 256) * 50}).save(path)
+
+
+def test_a_misspelt_ability_in_the_fixtures_is_one_sentence(sweep: Path) -> None:
+    """``score_ability`` and ``ability_baseline`` in a user's own tests: "could not check" with "did you mean", said
+    once (the second test points at the first), no traceback, no second copy under "During handling of ..."."""
+    folder = sweep / "cases" / "fixtures-misspelt"
+    folder.mkdir(parents=True)
+    shutil.copy(sweep / "project" / "pyproject.toml", folder / "pyproject.toml")
+    (folder / "test_mine.py").write_text(
+        "def test_score(score_ability):\n    assert score_ability('sentimnet').value > 0\n\n"
+        "def test_baseline(ability_baseline):\n    assert ability_baseline('sentimnet').score > 0\n"
+    )
+    result = _editguard(folder, "-p", "no:cacheprovider", "test_mine.py", command="pytest")
+    assert result.returncode == COULD_NOT_CHECK, result.stdout
+    assert not TRACEBACK.search(result.stdout) and "During handling" not in result.stdout, result.stdout
+    sentence = "unknown ability 'sentimnet'; did you mean 'sentiment'?"
+    assert result.stdout.count(sentence) == 1 and "the same problem as test_mine.py::test_score" in result.stdout, result.stdout
