@@ -99,12 +99,42 @@ TOKENIZER_PART_WORDS = {  # in the order a change is told
     "special_tokens": "special tokens",
     "chat_template": "chat template",
     "encoding": "encoding of the probe texts (normaliser, pre-tokeniser, added BOS/EOS)",
+    "context_length": "context length (model_max_length, where the config names none)",
 }
 
 
 def model_identity(model: Any, tokenizer: Any, weights: str) -> ModelIdentity:
-    """The identity of a loaded model whose weights digest to ``weights``."""
-    return ModelIdentity(weights, tokenizer_parts(tokenizer), config_fingerprint(model))
+    """The identity of a loaded model whose weights digest to ``weights``.  A config that names no context (Bloom's
+    and other ALiBi models') leaves the limit prompts are cut to to the tokenizer's ``model_max_length``: then that
+    limit is a part of the tokenizer's identity (a config that names one keeps it in ``config``)."""
+    parts = tokenizer_parts(tokenizer)
+    if configured_context(model.config) is None:
+        parts["context_length"] = fingerprint(context_length(model.config, tokenizer))
+    return ModelIdentity(weights, parts, config_fingerprint(model))
+
+
+CONTEXT_FIELDS = ("max_position_embeddings", "n_positions", "n_ctx", "seq_length", "max_sequence_length")
+NO_LIMIT = 1_000_000_000  # tokenizers without a limit say int(1e30); anything this large is none
+
+
+def configured_context(config: Any) -> int | None:
+    """The positions the model's config names (its position table or context), or None when it names none."""
+    config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    for name in CONTEXT_FIELDS:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def context_length(config: Any, tokenizer: Any) -> int:
+    """The most positions the model reads: its config's position table or context (GPT-2 ``n_positions``: 1024;
+    Bloom's and other ALiBi models' configs name none, their tokenizer's ``model_max_length`` does), else no limit."""
+    configured = configured_context(config)
+    if configured is not None:
+        return configured
+    value = getattr(tokenizer, "model_max_length", None)
+    return value if isinstance(value, int) and 0 < value < NO_LIMIT else NO_LIMIT
 
 
 def tokenizer_parts(tokenizer: Any) -> dict[str, str]:

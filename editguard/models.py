@@ -41,7 +41,7 @@ from typing import Any
 from editguard.atomic import atomic_folder, compute_once, os_error_cause
 from editguard.errors import brief
 from editguard.fingerprint import DIGEST_CHARS
-from editguard.identity import ModelIdentity, model_identity
+from editguard.identity import ModelIdentity, context_length, model_identity
 from editguard.progress import timed
 from editguard.stack import gpt2_tokenizer
 
@@ -152,18 +152,6 @@ def cpu_threads_per_worker(worker_count: int, cpu_count: int | None = None) -> i
     """Divide the CPU between xdist workers so they do not oversubscribe it."""
     cpus = cpu_count or os.cpu_count() or 1
     return max(1, cpus // max(1, worker_count))
-
-
-def context_length(config: Any, tokenizer: Any) -> int:
-    """The most positions the model reads: its config's position table or context (GPT-2 ``n_positions``: 1024;
-    Bloom's and other ALiBi models' configs name none, their tokenizer's ``model_max_length`` does), else no limit."""
-    config = config.get_text_config() if hasattr(config, "get_text_config") else config
-    for name in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length", "max_sequence_length"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    value = getattr(tokenizer, "model_max_length", None)
-    return value if isinstance(value, int) and 0 < value < 1_000_000_000 else 1_000_000_000
 
 
 # ----------------------------------------------------------------------------- fingerprints

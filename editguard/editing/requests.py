@@ -345,16 +345,6 @@ READ_TOGETHER = (
 CHARACTERS_PER_TOKEN_BOUND = 16  # a text this many times the context in characters is tokenised only in part
 
 
-def context_length(config: Any, tokenizer: Any) -> int:
-    """The most positions the model reads: its config's, else its tokenizer's (GPT-2 ``n_positions``: 1024)."""
-    for name in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    value = getattr(tokenizer, "model_max_length", None)
-    return value if isinstance(value, int) and 0 < value < 1_000_000_000 else 1_000_000_000
-
-
 def context_problem(request: EditRequest, tokenizer: Any, limit: int) -> str | None:
     """Why ``request`` does not fit a context of ``limit`` tokens (the fields, their length, the limit), or None."""
     for prompt_field, answer_field in READ_TOGETHER:

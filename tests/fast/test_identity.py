@@ -107,3 +107,26 @@ def test_identity_keys_differ_by_any_part() -> None:
     base = ModelIdentity("w", {"vocabulary": "v"}, "c")
     assert len({base.key, ModelIdentity("x", {"vocabulary": "v"}, "c").key, ModelIdentity("w", {"vocabulary": "u"}, "c").key,
                 ModelIdentity("w", {"vocabulary": "v"}, "d").key}) == 4  # fmt: skip
+
+
+def test_a_tokenizers_context_limit_is_identity_only_where_the_config_names_no_context(tokenizer: Any) -> None:
+    """Bloom's config names no context, so prompts are cut to the tokenizer's ``model_max_length``: two folders that
+    differ only there are two models (they shared the output cache before). GPT-2's ``n_positions`` decides instead."""
+    from transformers import BloomConfig, GenerationConfig
+
+    bloom = BloomConfig(n_layer=2, hidden_size=64, n_head=4)
+    model = SimpleNamespace(config=bloom, generation_config=GenerationConfig.from_model_config(bloom))
+    previous = tokenizer.model_max_length
+    try:
+        tokenizer.model_max_length = 512
+        limited = model_identity(model, tokenizer, "w")
+        tokenizer.model_max_length = int(1e30)  # what a tokenizer without a limit says
+        unlimited = model_identity(model, tokenizer, "w")
+        gpt2 = model_identity(_model(), tokenizer, "w")
+        tokenizer.model_max_length = 512
+        assert model_identity(_model(), tokenizer, "w").key == gpt2.key  # n_positions decides: the tokenizer's is moot
+    finally:
+        tokenizer.model_max_length = previous
+    assert limited.key != unlimited.key
+    assert unlimited.changes(limited.recorded()) == ["the tokenizer's context length (model_max_length, where the config names none)"]
+    assert "context_length" not in gpt2.tokenizer
