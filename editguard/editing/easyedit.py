@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import io
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -213,9 +214,13 @@ class EditRun:
 
     @contextlib.contextmanager
     def _failures_named(self, what: str) -> Iterator[None]:
-        """An exception from deep inside easyeditor becomes one EditError naming the method and the request."""
+        """An exception from deep inside easyeditor becomes one EditError naming the method and the request.
+        easyeditor's own forward passes use transformers' old argument names (``past_key_values``), which 5.25
+        warns about on every call: that is easyeditor's business, kept out of the user's log."""
         try:
-            yield
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"`past_key_values`.* deprecated", category=FutureWarning)
+                yield
         except Exception as error:
             from editguard.errors import innermost_frame
 
