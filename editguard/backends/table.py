@@ -88,8 +88,19 @@ def _managed_options(values: dict[str, Any], rootdir: Path) -> str | None:
             values.pop(name, None)
         values["backend"] = "engine"
         return _served_options(values, rootdir)
-    values.setdefault("engine_python", rootdir / ".venv-engine" / "bin" / "python")
+    values.setdefault("engine_python", default_engine_python(rootdir))
     return None
+
+
+def default_engine_python(rootdir: Path) -> Path:
+    """The Python that starts vLLM when no --editguard-engine-python is given: this one, when vLLM is installed
+    beside editguard (one environment), else the project's ``.venv-engine`` (``make engine-env``)."""
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("vllm") is not None:
+        return Path(sys.executable)
+    return rootdir / ".venv-engine" / "bin" / "python"
 
 
 BACKENDS: dict[str, BackendKind] = {

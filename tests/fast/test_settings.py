@@ -234,9 +234,17 @@ def test_the_engine_backend_needs_its_endpoint_and_the_edited_models_name(tmp_pa
     assert (settings.backend, settings.endpoint, settings.served_base, settings.served_edited) == ("engine", "http://127.0.0.1:8000", None, "edited")
 
 
-def test_the_vllm_backend_starts_its_own_server_or_uses_a_running_one(tmp_path: Path) -> None:
+def test_the_vllm_backend_starts_its_own_server_or_uses_a_running_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import sys
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else find_spec(name, *a))
     settings = build_settings({}, {"backend": "vllm"}, {}, rootdir=tmp_path)
     assert (settings.backend, settings.engine_python, settings.engine_args) == ("vllm", tmp_path / ".venv-engine" / "bin" / "python", "")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "vllm" else find_spec(name, *a))
+    assert build_settings({}, {"backend": "vllm"}, {}, rootdir=tmp_path).engine_python == Path(sys.executable)  # one environment
+    monkeypatch.undo()
     settings = build_settings({}, {"backend": "vllm", "engine-python": "envs/vllm/bin/python", "engine-args": "--tensor-parallel-size 8"}, {}, rootdir=tmp_path)
     assert (settings.engine_python, settings.engine_args) == (tmp_path / "envs/vllm/bin/python", "--tensor-parallel-size 8")
     running = build_settings({}, {"backend": "vllm", "endpoint": "http://127.0.0.1:8000", "served_edited": "edited"}, {}, rootdir=tmp_path)
