@@ -162,3 +162,14 @@ def text_of(value: Any) -> str:
     import json
 
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def record_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a record a mutation can hit: keys of objects and items of lists, nested."""
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    else:
+        return []
+    return [path for key, item in items for path in [(*prefix, key), *record_paths(item, (*prefix, key))]]

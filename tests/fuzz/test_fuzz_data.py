@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fuzz_support import FUZZ, assert_one_sentence, byte_damage, count, fine_text, fresh_folder, odd_bytes, odd_text, odd_value, text_of
+from fuzz_support import FUZZ, assert_one_sentence, byte_damage, count, fine_text, fresh_folder, odd_bytes, odd_text, odd_value, record_paths, text_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,15 +44,6 @@ SPELLINGS = st.sampled_from(
 )  # fmt: skip
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    if isinstance(value, dict):
-        items = list(value.items())
-    elif isinstance(value, list):
-        items = list(enumerate(value))
-    else:
-        return []
-    return [path for key, item in items for path in [(*prefix, key), *_paths(item, (*prefix, key))]]
-
 
 @st.composite
 def record_of(draw: Any, seed: dict[str, Any], kind: str) -> Any:
@@ -66,7 +57,7 @@ def record_of(draw: Any, seed: dict[str, Any], kind: str) -> Any:
     if kind == "add":
         record[draw(st.sampled_from(["extra", "label", "id", "idx", "answer", "output"]))] = draw(st.one_of(SPELLINGS, odd_value))
         return record
-    paths = _paths(record)
+    paths = record_paths(record)
     if kind != "keep" and paths:
         *parent_path, key = draw(st.sampled_from(paths))
         parent = record

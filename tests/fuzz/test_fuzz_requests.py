@@ -13,7 +13,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from fuzz_support import FUZZ, ODD_DOCUMENTS, assert_one_sentence, byte_damage, count, fine_text, fresh_folder, odd_bytes, odd_text, odd_value
+from fuzz_support import FUZZ, ODD_DOCUMENTS, assert_one_sentence, byte_damage, count, fine_text, fresh_folder, odd_bytes, odd_text, odd_value, record_paths
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,23 +75,13 @@ def counterfact_record(draw: Any) -> dict[str, Any]:
     }
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every place in a record a mutation can hit: keys of objects and items of lists, nested."""
-    if isinstance(value, dict):
-        items = list(value.items())
-    elif isinstance(value, list):
-        items = list(enumerate(value))
-    else:
-        return []
-    return [path for key, item in items for path in [(*prefix, key), *_paths(item, (*prefix, key))]]
-
 
 @st.composite
 def mutated(draw: Any, record: dict[str, Any]) -> Any:
     """``record`` as drawn, or with one field dropped, set to an odd value, or an unknown field added; or no object."""
     record = copy.deepcopy(record)
     kind = draw(st.sampled_from(["keep", "keep", "drop", "set", "set", "add", "replace"]))
-    paths = _paths(record)
+    paths = record_paths(record)
     if kind == "replace":
         return draw(odd_value)
     if kind == "add":
